@@ -1,0 +1,107 @@
+//! tongdao's durable store.
+//!
+//! The [`Store`] trait is the only way the rest of the platform reaches data: each method is
+//! one use case in one transaction. [`sqlite::SqliteStore`] is the embedded default; a
+//! PostgreSQL backend implements the same trait (a later issue), and one conformance suite
+//! (`tests/conformance.rs`) is written against the trait.
+//!
+//! # Layout
+//! - [`model`]: the records the store takes and gives;
+//! - [`sqlite`]: SQLite in WAL mode with `synchronous=FULL`, one writer thread that
+//!   group-commits concurrent writes (one transaction and one fsync for many requests) and
+//!   a small pool of reader connections;
+//! - `migrations/sqlite/*.sql`: the schema, applied in order at open.
+//!
+//! # Invariants
+//! - A successful write is on disk when its future resolves.
+//! - The ledger is append-only (triggers refuse UPDATE and DELETE) and a customer's
+//!   `balance` equals the sum of its ledger entries and is never negative (a CHECK).
+//! - A message is charged at most once and refunded at most once (a unique index).
+//!
+//! # Must never
+//! Leak SQL or backend types outside this crate.
+
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tongdao_domain::agreement::{Agreement, AgreementChange};
+use tongdao_domain::{Money, Rejection, Tariff};
+
+pub use model::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("insufficient balance: {balance} available, {needed} needed")]
+    InsufficientBalance { balance: Money, needed: Money },
+    #[error("the idempotency key was used with another request")]
+    IdempotencyConflict,
+    #[error("only a scheduled message can be cancelled; this one is {0}")]
+    NotCancellable(String),
+    /// A domain rule refused the change (agreement lifecycle).
+    #[error("{0}")]
+    Refused(Rejection),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // Customers
+    async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer>;
+    /// By id (`cus_…`) or by name.
+    async fn find_customer(&self, id_or_name: &str) -> StoreResult<Customer>;
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>>;
+
+    // Agreements
+    /// Stores a new version (numbered after the customer's latest).
+    async fn create_agreement(&self, agreement: Agreement) -> StoreResult<Agreement>;
+    async fn find_agreement(&self, id: &str) -> StoreResult<Agreement>;
+    /// The customer's latest agreement version, if any.
+    async fn current_agreement(&self, customer_id: &str) -> StoreResult<Option<Agreement>>;
+    async fn list_agreements(&self, customer_id: &str) -> StoreResult<Vec<Agreement>>;
+    /// Applies a lifecycle change inside one transaction (read, check, write).
+    async fn change_agreement(&self, id: &str, change: AgreementChange, now_ms: i64) -> StoreResult<Agreement>;
+
+    // Tariffs
+    async fn put_tariff(&self, customer_id: &str, tariff: Tariff, now_ms: i64) -> StoreResult<()>;
+    async fn tariff(&self, customer_id: &str) -> StoreResult<Option<Tariff>>;
+
+    // Credentials
+    async fn create_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
+    async fn list_api_keys(&self, customer_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn revoke_api_key(&self, customer_id: &str, key_id: &str, now_ms: i64) -> StoreResult<ApiKeyRecord>;
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Adds an operator token and revokes every other one.
+    async fn rotate_operator_token(&self, id: &str, hash: &str, now_ms: i64) -> StoreResult<()>;
+    async fn operator_token_valid(&self, hash: &str) -> StoreResult<bool>;
+
+    // Money
+    /// A top-up, adjustment or other manual entry; refused whole if the balance would go
+    /// negative. A top-up whose reference was already used with the same amount returns
+    /// the first entry; with another amount it is a conflict.
+    async fn post_ledger_entry(&self, entry: NewLedgerEntry) -> StoreResult<LedgerEntry>;
+    async fn list_ledger(&self, customer_id: &str, after_seq: i64, limit: u32) -> StoreResult<Vec<LedgerEntry>>;
+    /// The customer's balance and the sum of its ledger entries (equal unless corrupted).
+    async fn balance(&self, customer_id: &str) -> StoreResult<BalanceCheck>;
+
+    // Messages
+    /// Stores messages, their charges and events, and the idempotency record, in one
+    /// transaction; refused whole if the balance cannot pay every message.
+    async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome>;
+    async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)>;
+    async fn list_messages(&self, customer_id: &str, filter: MessageFilter) -> StoreResult<Vec<StoredMessage>>;
+    /// Cancels a scheduled message and refunds it.
+    async fn cancel_message(&self, customer_id: &str, id: &str, now_ms: i64) -> StoreResult<StoredMessage>;
+    /// Moves due scheduled messages to `queued` and expires (with refund) those past
+    /// `valid_until`; at most `limit` of each per call.
+    async fn sweep(&self, now_ms: i64, limit: u32) -> StoreResult<SweepReport>;
+}

@@ -1,0 +1,975 @@
+//! The embedded backend: SQLite in WAL mode with `synchronous=FULL`.
+//!
+//! Writes go to one writer thread through a bounded channel. The thread takes every job
+//! waiting (up to `max_batch`), runs each inside its own SAVEPOINT of one transaction, commits
+//! once — one fsync — and only then answers every job. A job that fails rolls back to its
+//! savepoint and leaves the others untouched. This is group commit (design decision 3): many
+//! concurrent accepts share one fsync, and a success answer always means "on disk".
+//!
+//! Reads run on a small pool of reader connections on tokio's blocking pool; WAL lets them
+//! proceed while the writer writes, and they see only committed data.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{mpsc, oneshot};
+use tongdao_domain::agreement::{Agreement, AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, date_format};
+use tongdao_domain::{Clock, MessageStatus, Money, SystemClock, Tariff};
+
+use crate::model::*;
+use crate::{Store, StoreError, StoreResult};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
+
+/// Tuning for [`SqliteStore::open_with`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Jobs committed together at most.
+    pub max_batch: usize,
+    /// Jobs waiting for the writer at most; senders wait when it is full (back-pressure).
+    pub queue: usize,
+    /// Idle reader connections kept.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { max_batch: 1024, queue: 8192, readers: 4 }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<ReaderPool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!("could not enable WAL (journal_mode is {mode})")));
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed transaction survives a
+    // power cut, not only a process crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the migrations not yet applied; returns the versions applied now.
+pub fn migrate(path: &Path) -> StoreResult<Vec<i64>> {
+    let mut conn = connect(path)?;
+    migrate_connection(&mut conn)
+}
+
+fn migrate_connection(conn: &mut Connection) -> StoreResult<Vec<i64>> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let newest: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if newest > known {
+        return Err(StoreError::Backend(format!(
+            "the database is at schema version {newest}, newer than this binary knows ({known}); upgrade tongdao"
+        )));
+    }
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![version, name, SystemClock.now_ms()],
+        )?;
+        tx.commit()?;
+        applied.push(*version);
+    }
+    Ok(applied)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let mut conn = connect(path)?;
+        migrate_connection(&mut conn)?;
+        let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(conn, jobs, max_batch))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        let readers =
+            Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
+        Ok(SqliteStore { path: path.to_owned(), writer, readers })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = f(&conn);
+            pool.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader failed: {e}")))?
+    }
+}
+
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut batch);
+    }
+    tracing::debug!("store writer stopped: every sender is gone");
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = backend(e);
+        for job in batch.drain(..) {
+            // Run nothing: answer with the error through a no-op connection use.
+            let (_, reply) = (true, Box::new(|_: Result<(), StoreError>| {}) as Reply);
+            drop(job);
+            replies.push(reply);
+        }
+        tracing::error!(%error, "cannot begin a write transaction");
+        return;
+    }
+    for job in batch.drain(..) {
+        let savepoint = conn.prepare_cached("SAVEPOINT job").and_then(|mut s| s.execute([]));
+        if let Err(e) = savepoint {
+            tracing::error!(error = %e, "cannot open a savepoint");
+        }
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)));
+        let keep = match &outcome {
+            Ok((ok, _)) => *ok,
+            Err(_) => {
+                tracing::error!("a store job panicked; its writes are rolled back");
+                false
+            }
+        };
+        if !keep {
+            let _ = conn.execute_batch("ROLLBACK TO job");
+        }
+        let _ = conn.prepare_cached("RELEASE job").and_then(|mut s| s.execute([]));
+        if let Ok((_, reply)) = outcome {
+            replies.push(reply);
+        }
+    }
+    let committed = match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "commit failed; every job in the batch is refused");
+            Err(backend(e))
+        }
+    };
+    for reply in replies {
+        reply(committed.clone());
+    }
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl ReaderPool {
+    fn take(&self) -> StoreResult<Connection> {
+        let idle = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path),
+        }
+    }
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.keep
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+// ---- rows ------------------------------------------------------------------------------
+
+const CUSTOMER_COLUMNS: &str = "id, name, address, contact, balance, created_at";
+
+fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        address: r.get(2)?,
+        contact: r.get(3)?,
+        balance: Money::from_micros(r.get(4)?),
+        created_at: r.get(5)?,
+    })
+}
+
+const AGREEMENT_COLUMNS: &str = "id, customer_id, version, provider_name, provider_address, customer_name, \
+     customer_address, effective_from, term_years, maintenance_notice_days, log_retention_months, cure_days, \
+     scope_policy, charge_on, max_segments, terms_version, signed_at, accepted_at, accepted_terms_version, \
+     suspended_at, suspension_reason, terminated_at, termination_reason, created_at";
+
+fn conversion_error(column: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.to_owned().into())
+}
+
+fn agreement_row(r: &Row<'_>) -> rusqlite::Result<Agreement> {
+    let effective: String = r.get(7)?;
+    let scope: String = r.get(12)?;
+    let charge: String = r.get(13)?;
+    Ok(Agreement {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        version: r.get(2)?,
+        terms: AgreementTerms {
+            provider_name: r.get(3)?,
+            provider_address: r.get(4)?,
+            customer_name: r.get(5)?,
+            customer_address: r.get(6)?,
+            effective_from: date_format::parse(&effective).ok_or_else(|| conversion_error(7, "bad date"))?,
+            term_years: r.get(8)?,
+            maintenance_notice_days: r.get(9)?,
+            log_retention_months: r.get(10)?,
+            cure_days: r.get(11)?,
+            scope_policy: match scope.as_str() {
+                "enforce" => ScopePolicy::Enforce,
+                "audit" => ScopePolicy::Audit,
+                _ => return Err(conversion_error(12, "bad scope_policy")),
+            },
+            charge_on: match charge.as_str() {
+                "submit" => ChargeOn::Submit,
+                "delivery" => ChargeOn::Delivery,
+                _ => return Err(conversion_error(13, "bad charge_on")),
+            },
+            max_segments: r.get(14)?,
+            terms_version: r.get(15)?,
+        },
+        signed_at: r.get(16)?,
+        accepted_at: r.get(17)?,
+        accepted_terms_version: r.get(18)?,
+        suspended_at: r.get(19)?,
+        suspension_reason: r.get(20)?,
+        terminated_at: r.get(21)?,
+        termination_reason: r.get(22)?,
+        created_at: r.get(23)?,
+    })
+}
+
+fn scope_str(p: ScopePolicy) -> &'static str {
+    match p {
+        ScopePolicy::Enforce => "enforce",
+        ScopePolicy::Audit => "audit",
+    }
+}
+
+fn charge_str(c: ChargeOn) -> &'static str {
+    match c {
+        ChargeOn::Submit => "submit",
+        ChargeOn::Delivery => "delivery",
+    }
+}
+
+const KEY_COLUMNS: &str = "id, customer_id, hash, label, created_at, revoked_at";
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        hash: r.get(2)?,
+        label: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+const LEDGER_COLUMNS: &str = "seq, customer_id, kind, amount, balance_after, message_id, reference, reason, created_at";
+
+fn ledger_row(r: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
+    let kind: String = r.get(2)?;
+    Ok(LedgerEntry {
+        seq: r.get(0)?,
+        customer_id: r.get(1)?,
+        kind: LedgerKind::parse(&kind).ok_or_else(|| conversion_error(2, "bad ledger kind"))?,
+        amount: Money::from_micros(r.get(3)?),
+        balance_after: Money::from_micros(r.get(4)?),
+        message_id: r.get(5)?,
+        reference: r.get(6)?,
+        reason: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
+     client_ref, callback_url, send_at, valid_until, created_at, updated_at";
+
+fn message_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let status: String = r.get(9)?;
+    Ok(StoredMessage {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        recipient: r.get(2)?,
+        carrier: r.get(3)?,
+        sender: r.get(4)?,
+        text: r.get(5)?,
+        encoding: r.get(6)?,
+        segments: r.get(7)?,
+        price: Money::from_micros(r.get(8)?),
+        status: MessageStatus::parse(&status).ok_or_else(|| conversion_error(9, "bad status"))?,
+        client_ref: r.get(10)?,
+        callback_url: r.get(11)?,
+        send_at: r.get(12)?,
+        valid_until: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+// ---- transactions (run on the writer thread) ---------------------------------------------
+
+fn find_customer(conn: &Connection, id_or_name: &str) -> StoreResult<Customer> {
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1 OR name = ?1");
+    conn.prepare_cached(&sql)?.query_row([id_or_name], customer_row).optional()?.ok_or(StoreError::NotFound)
+}
+
+fn find_agreement(conn: &Connection, id: &str) -> StoreResult<Agreement> {
+    let sql = format!("SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE id = ?1");
+    conn.prepare_cached(&sql)?.query_row([id], agreement_row).optional()?.ok_or(StoreError::NotFound)
+}
+
+fn balance_of(conn: &Connection, customer_id: &str) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT balance FROM customers WHERE id = ?1")?
+        .query_row([customer_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Adds `amount` (signed) to the balance and appends the ledger entry; the caller has
+/// checked that the result is not negative.
+fn append_ledger(
+    conn: &Connection,
+    customer_id: &str,
+    kind: LedgerKind,
+    amount: i64,
+    balance_after: i64,
+    message_id: Option<&str>,
+    reference: Option<&str>,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO ledger (customer_id, kind, amount, balance_after, message_id, reference, reason, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![customer_id, kind.as_str(), amount, balance_after, message_id, reference, reason, now_ms])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn set_balance(conn: &Connection, customer_id: &str, balance: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE customers SET balance = ?2 WHERE id = ?1")?.execute(params![customer_id, balance])?;
+    Ok(())
+}
+
+fn record_event(conn: &Connection, message_id: &str, seq: i64, status: MessageStatus, at: i64) -> StoreResult<()> {
+    conn.prepare_cached("INSERT INTO message_events (message_id, seq, status, at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![message_id, seq, status.as_str(), at])?;
+    Ok(())
+}
+
+fn change_status(conn: &Connection, message_id: &str, status: MessageStatus, now_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
+        message_id,
+        status.as_str(),
+        now_ms
+    ])?;
+    let seq: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))?;
+    record_event(conn, message_id, seq, status, now_ms)
+}
+
+/// Refunds a message's whole price; the unique index makes a second refund impossible.
+fn refund_message(conn: &Connection, message: &StoredMessage, reason: &str, now_ms: i64) -> StoreResult<()> {
+    let price = message.price.micros();
+    if price == 0 {
+        return Ok(());
+    }
+    let balance = balance_of(conn, &message.customer_id)? + price;
+    set_balance(conn, &message.customer_id, balance)?;
+    append_ledger(
+        conn,
+        &message.customer_id,
+        LedgerKind::Refund,
+        price,
+        balance,
+        Some(&message.id),
+        None,
+        Some(reason),
+        now_ms,
+    )?;
+    Ok(())
+}
+
+fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOutcome> {
+    if let Some(idempotency) = &batch.idempotency {
+        let previous: Option<(String, u16, String, i64)> = conn
+            .prepare_cached(
+                "SELECT request_hash, status, response, created_at FROM idempotency_keys \
+                 WHERE customer_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![batch.customer_id, idempotency.key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        if let Some((hash, status, response, created_at)) = previous {
+            if created_at > batch.now_ms - IDEMPOTENCY_WINDOW_MS {
+                return if hash == idempotency.request_hash {
+                    Ok(AcceptOutcome::Replayed { status, response })
+                } else {
+                    Err(StoreError::IdempotencyConflict)
+                };
+            }
+            conn.prepare_cached("DELETE FROM idempotency_keys WHERE customer_id = ?1 AND key = ?2")?
+                .execute(params![batch.customer_id, idempotency.key])?;
+        }
+    }
+    let needed = batch
+        .messages
+        .iter()
+        .try_fold(Money::ZERO, |sum, m| sum.checked_add(m.price))
+        .ok_or_else(|| StoreError::Backend("price overflow".into()))?;
+    let balance = balance_of(conn, &batch.customer_id)?;
+    if balance < needed.micros() {
+        return Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed });
+    }
+    let mut running = balance;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
+         client_ref, callback_url, send_at, valid_until, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+    )?;
+    for m in &batch.messages {
+        insert.execute(params![
+            m.id,
+            batch.customer_id,
+            m.recipient,
+            m.carrier,
+            m.sender,
+            m.text,
+            m.encoding,
+            m.segments,
+            m.price.micros(),
+            m.status.as_str(),
+            m.client_ref,
+            m.callback_url,
+            m.send_at,
+            m.valid_until,
+            batch.now_ms,
+        ])?;
+        record_event(conn, &m.id, 1, m.status, batch.now_ms)?;
+        running -= m.price.micros();
+        append_ledger(
+            conn,
+            &batch.customer_id,
+            LedgerKind::Charge,
+            -m.price.micros(),
+            running,
+            Some(&m.id),
+            None,
+            None,
+            batch.now_ms,
+        )?;
+    }
+    set_balance(conn, &batch.customer_id, running)?;
+    if let Some(idempotency) = &batch.idempotency {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            batch.customer_id,
+            idempotency.key,
+            idempotency.request_hash,
+            idempotency.status,
+            idempotency.response,
+            batch.now_ms
+        ])?;
+    }
+    Ok(AcceptOutcome::Stored { balance_after: Money::from_micros(running) })
+}
+
+fn find_message(conn: &Connection, customer_id: &str, id: &str) -> StoreResult<StoredMessage> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND customer_id = ?2");
+    conn.prepare_cached(&sql)?.query_row([id, customer_id], message_row).optional()?.ok_or(StoreError::NotFound)
+}
+
+fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport> {
+    let mut report = SweepReport::default();
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE valid_until IS NOT NULL \
+         AND status IN ('scheduled', 'queued') AND valid_until <= ?1 LIMIT ?2"
+    );
+    let expiring: Vec<StoredMessage> =
+        conn.prepare_cached(&sql)?.query_map(params![now_ms, limit], message_row)?.collect::<Result<_, _>>()?;
+    for message in &expiring {
+        refund_message(conn, message, "expired before it could be sent", now_ms)?;
+        change_status(conn, &message.id, MessageStatus::Expired, now_ms)?;
+        report.expired += 1;
+    }
+    let due: Vec<String> = conn
+        .prepare_cached("SELECT id FROM messages WHERE status = 'scheduled' AND send_at <= ?1 LIMIT ?2")?
+        .query_map(params![now_ms, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &due {
+        change_status(conn, id, MessageStatus::Queued, now_ms)?;
+        report.released += 1;
+    }
+    Ok(report)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_customer(&self, c: NewCustomer) -> StoreResult<Customer> {
+        self.write(move |conn| {
+            let taken: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM customers WHERE name = ?1 OR id = ?1)")?
+                .query_row([&c.name], |r| r.get(0))?;
+            if taken {
+                return Err(StoreError::Conflict(format!("a customer named {:?} exists", c.name)));
+            }
+            conn.prepare_cached(
+                "INSERT INTO customers (id, name, address, contact, balance, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            )?
+            .execute(params![c.id, c.name, c.address, c.contact, c.created_at])?;
+            find_customer(conn, &c.id)
+        })
+        .await
+    }
+
+    async fn find_customer(&self, id_or_name: &str) -> StoreResult<Customer> {
+        let key = id_or_name.to_owned();
+        self.read(move |conn| find_customer(conn, &key)).await
+    }
+
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+        self.read(|conn| {
+            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY name");
+            Ok(conn.prepare_cached(&sql)?.query_map([], customer_row)?.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn create_agreement(&self, a: Agreement) -> StoreResult<Agreement> {
+        self.write(move |conn| {
+            find_customer(conn, &a.customer_id)?;
+            let version: u32 = conn
+                .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM agreements WHERE customer_id = ?1")?
+                .query_row([&a.customer_id], |r| r.get(0))?;
+            let t = &a.terms;
+            conn.prepare_cached(&format!(
+                "INSERT INTO agreements ({AGREEMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+            ))?
+            .execute(params![
+                a.id,
+                a.customer_id,
+                version,
+                t.provider_name,
+                t.provider_address,
+                t.customer_name,
+                t.customer_address,
+                date_format::format(t.effective_from),
+                t.term_years,
+                t.maintenance_notice_days,
+                t.log_retention_months,
+                t.cure_days,
+                scope_str(t.scope_policy),
+                charge_str(t.charge_on),
+                t.max_segments,
+                t.terms_version,
+                a.signed_at,
+                a.accepted_at,
+                a.accepted_terms_version,
+                a.suspended_at,
+                a.suspension_reason,
+                a.terminated_at,
+                a.termination_reason,
+                a.created_at,
+            ])?;
+            find_agreement(conn, &a.id)
+        })
+        .await
+    }
+
+    async fn find_agreement(&self, id: &str) -> StoreResult<Agreement> {
+        let id = id.to_owned();
+        self.read(move |conn| find_agreement(conn, &id)).await
+    }
+
+    async fn current_agreement(&self, customer_id: &str) -> StoreResult<Option<Agreement>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE customer_id = ?1 ORDER BY version DESC LIMIT 1"
+            );
+            Ok(conn.prepare_cached(&sql)?.query_row([customer_id], agreement_row).optional()?)
+        })
+        .await
+    }
+
+    async fn list_agreements(&self, customer_id: &str) -> StoreResult<Vec<Agreement>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE customer_id = ?1 ORDER BY version");
+            Ok(conn.prepare_cached(&sql)?.query_map([customer_id], agreement_row)?.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn change_agreement(&self, id: &str, change: AgreementChange, now_ms: i64) -> StoreResult<Agreement> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let mut agreement = find_agreement(conn, &id)?;
+            agreement.apply(&change, now_ms).map_err(StoreError::Refused)?;
+            conn.prepare_cached(
+                "UPDATE agreements SET signed_at = ?2, accepted_at = ?3, accepted_terms_version = ?4, \
+                 suspended_at = ?5, suspension_reason = ?6, terminated_at = ?7, termination_reason = ?8 WHERE id = ?1",
+            )?
+            .execute(params![
+                agreement.id,
+                agreement.signed_at,
+                agreement.accepted_at,
+                agreement.accepted_terms_version,
+                agreement.suspended_at,
+                agreement.suspension_reason,
+                agreement.terminated_at,
+                agreement.termination_reason,
+            ])?;
+            Ok(agreement)
+        })
+        .await
+    }
+
+    async fn put_tariff(&self, customer_id: &str, tariff: Tariff, now_ms: i64) -> StoreResult<()> {
+        let customer_id = customer_id.to_owned();
+        let body = serde_json::to_string(&tariff).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.write(move |conn| {
+            find_customer(conn, &customer_id)?;
+            conn.prepare_cached(
+                "INSERT INTO tariffs (customer_id, body, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (customer_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            )?
+            .execute(params![customer_id, body, now_ms])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tariff(&self, customer_id: &str) -> StoreResult<Option<Tariff>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let body: Option<String> = conn
+                .prepare_cached("SELECT body FROM tariffs WHERE customer_id = ?1")?
+                .query_row([customer_id], |r| r.get(0))
+                .optional()?;
+            body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Backend(format!("stored tariff: {e}"))))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        self.write(move |conn| {
+            find_customer(conn, &key.customer_id)?;
+            conn.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))?
+                .execute(params![key.id, key.customer_id, key.hash, key.label, key.created_at, key.revoked_at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, customer_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE customer_id = ?1 ORDER BY created_at, id");
+            Ok(conn.prepare_cached(&sql)?.query_map([customer_id], key_row)?.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, customer_id: &str, key_id: &str, now_ms: i64) -> StoreResult<ApiKeyRecord> {
+        let (customer_id, key_id) = (customer_id.to_owned(), key_id.to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND customer_id = ?2",
+                )?
+                .execute(params![key_id, customer_id, now_ms])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
+            Ok(conn.prepare_cached(&sql)?.query_row([key_id], key_row)?)
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1");
+            Ok(conn.prepare_cached(&sql)?.query_row([hash], key_row).optional()?)
+        })
+        .await
+    }
+
+    async fn rotate_operator_token(&self, id: &str, hash: &str, now_ms: i64) -> StoreResult<()> {
+        let (id, hash) = (id.to_owned(), hash.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE operator_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL")?
+                .execute([now_ms])?;
+            conn.prepare_cached("INSERT INTO operator_tokens (id, hash, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, hash, now_ms])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn operator_token_valid(&self, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM operator_tokens WHERE hash = ?1 AND revoked_at IS NULL)")?
+                .query_row([hash], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn post_ledger_entry(&self, e: NewLedgerEntry) -> StoreResult<LedgerEntry> {
+        self.write(move |conn| {
+            if let (LedgerKind::Topup, Some(reference)) = (e.kind, &e.reference) {
+                let sql = format!(
+                    "SELECT {LEDGER_COLUMNS} FROM ledger WHERE customer_id = ?1 AND kind = 'topup' AND reference = ?2"
+                );
+                let earlier =
+                    conn.prepare_cached(&sql)?.query_row([&e.customer_id, reference], ledger_row).optional()?;
+                if let Some(earlier) = earlier {
+                    return if earlier.amount == e.amount {
+                        Ok(earlier)
+                    } else {
+                        Err(StoreError::Conflict(format!(
+                            "reference {reference:?} already topped up {}",
+                            earlier.amount
+                        )))
+                    };
+                }
+            }
+            let balance = balance_of(conn, &e.customer_id)?;
+            let after = balance
+                .checked_add(e.amount.micros())
+                .ok_or_else(|| StoreError::Conflict("the balance would overflow".into()))?;
+            if after < 0 {
+                return Err(StoreError::InsufficientBalance {
+                    balance: Money::from_micros(balance),
+                    needed: -e.amount,
+                });
+            }
+            set_balance(conn, &e.customer_id, after)?;
+            let seq = append_ledger(
+                conn,
+                &e.customer_id,
+                e.kind,
+                e.amount.micros(),
+                after,
+                None,
+                e.reference.as_deref(),
+                e.reason.as_deref(),
+                e.created_at,
+            )?;
+            Ok(LedgerEntry {
+                seq,
+                customer_id: e.customer_id,
+                kind: e.kind,
+                amount: e.amount,
+                balance_after: Money::from_micros(after),
+                message_id: None,
+                reference: e.reference,
+                reason: e.reason,
+                created_at: e.created_at,
+            })
+        })
+        .await
+    }
+
+    async fn list_ledger(&self, customer_id: &str, after_seq: i64, limit: u32) -> StoreResult<Vec<LedgerEntry>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {LEDGER_COLUMNS} FROM ledger WHERE customer_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![customer_id, after_seq, limit], ledger_row)?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn balance(&self, customer_id: &str) -> StoreResult<BalanceCheck> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            // One read transaction, so the two figures describe the same instant.
+            conn.execute_batch("BEGIN")?;
+            let result = (|| {
+                let balance = balance_of(conn, &customer_id)?;
+                let (sum, entries): (i64, i64) = conn
+                    .prepare_cached("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM ledger WHERE customer_id = ?1")?
+                    .query_row([&customer_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(BalanceCheck { balance: Money::from_micros(balance), ledger_sum: Money::from_micros(sum), entries })
+            })();
+            conn.execute_batch("COMMIT")?;
+            result
+        })
+        .await
+    }
+
+    async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome> {
+        self.write(move |conn| accept_batch(conn, &batch)).await
+    }
+
+    async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)> {
+        let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
+        self.read(move |conn| {
+            let message = find_message(conn, &customer_id, &id)?;
+            let events = conn
+                .prepare_cached("SELECT status, at, detail FROM message_events WHERE message_id = ?1 ORDER BY seq")?
+                .query_map([&id], |r| {
+                    let status: String = r.get(0)?;
+                    Ok(MessageEvent {
+                        status: MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?,
+                        at: r.get(1)?,
+                        detail: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok((message, events))
+        })
+        .await
+    }
+
+    async fn list_messages(&self, customer_id: &str, filter: MessageFilter) -> StoreResult<Vec<StoredMessage>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer_id = ?");
+            let mut values: Vec<Value> = vec![Value::Text(customer_id)];
+            if let Some(status) = filter.status {
+                sql.push_str(" AND status = ?");
+                values.push(Value::Text(status.as_str().to_owned()));
+            }
+            if let Some(recipient) = filter.recipient {
+                sql.push_str(" AND recipient = ?");
+                values.push(Value::Text(recipient));
+            }
+            if let Some(since) = filter.since_ms {
+                sql.push_str(" AND created_at >= ?");
+                values.push(Value::Integer(since));
+            }
+            if let Some(until) = filter.until_ms {
+                sql.push_str(" AND created_at < ?");
+                values.push(Value::Integer(until));
+            }
+            if let Some(before) = filter.before {
+                sql.push_str(" AND id < ?");
+                values.push(Value::Text(before));
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?");
+            values.push(Value::Integer(i64::from(filter.limit)));
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), message_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn cancel_message(&self, customer_id: &str, id: &str, now_ms: i64) -> StoreResult<StoredMessage> {
+        let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
+        self.write(move |conn| {
+            let message = find_message(conn, &customer_id, &id)?;
+            if message.status != MessageStatus::Scheduled {
+                return Err(StoreError::NotCancellable(message.status.as_str().to_owned()));
+            }
+            refund_message(conn, &message, "cancelled by the customer", now_ms)?;
+            change_status(conn, &id, MessageStatus::Cancelled, now_ms)?;
+            find_message(conn, &customer_id, &id)
+        })
+        .await
+    }
+
+    async fn sweep(&self, now_ms: i64, limit: u32) -> StoreResult<SweepReport> {
+        self.write(move |conn| sweep(conn, now_ms, limit)).await
+    }
+}
