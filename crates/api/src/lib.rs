@@ -1,1 +1,58 @@
-//! placeholder
+//! tongdao's HTTP edge.
+//!
+//! # Layout
+//! - [`customer`]: the `/v1` customer API (send, quote, messages, balance, pricing, agreement);
+//! - [`admin`]: the `/admin/v1` operator API (customers, agreements, tariffs, money, keys);
+//! - [`extract`]: bearer authentication and the JSON body reader (capped, with field-named errors);
+//! - [`error`]: a [`tongdao_domain::Rejection`] as `{"error": {"code", "message", "field"?}}`;
+//! - [`views`]: the JSON shapes of records;
+//! - [`service`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//!
+//! # Must never
+//! Contain SQL or business rules: every handler translates and calls [`tongdao_pipeline::Platform`].
+
+pub mod admin;
+pub mod customer;
+pub mod error;
+pub mod extract;
+pub mod service;
+pub mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use tongdao_pipeline::Platform;
+
+/// Largest request body read, in bytes: 1000 recipients and a 10-segment text fit easily.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub platform: Platform,
+    /// Cleared when shutdown begins, so `/readyz` tells load balancers to stop sending.
+    pub ready: Arc<AtomicBool>,
+    pub http_metrics: Arc<service::HttpMetrics>,
+}
+
+impl AppState {
+    pub fn new(platform: Platform) -> AppState {
+        AppState {
+            platform,
+            ready: Arc::new(AtomicBool::new(true)),
+            http_metrics: Arc::new(service::HttpMetrics::default()),
+        }
+    }
+}
+
+/// Every route, with JSON errors for unknown paths and methods.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(customer::routes())
+        .merge(admin::routes())
+        .merge(service::routes())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), service::observe))
+        .with_state(state)
+}

@@ -1,1 +1,102 @@
-//! placeholder
+//! The accept path and the account services, wire-agnostic.
+//!
+//! An edge (HTTP today, SMPP next) turns its request into a [`Submission`] and calls
+//! [`Platform::accept`]; the platform authenticates, validates (numbers, text, segments),
+//! checks the agreement, prices, and hands one [`tongdao_store::AcceptBatch`] to the store,
+//! which commits messages, charges and the idempotency record together. Refusals are
+//! [`Rejection`]s from the one table, so every edge answers alike.
+//!
+//! # Layout
+//! - [`accept`]: `Submission` → validated, priced messages → stored;
+//! - [`operations`]: what the operator does (customers, agreements, tariffs, money, keys);
+//! - [`credentials`]: API keys and operator tokens: generation and hashing;
+//! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
+//! - [`metrics`]: counters the edges render.
+//!
+//! # Must never
+//! Know HTTP or SMPP types.
+
+pub mod accept;
+pub mod cache;
+pub mod credentials;
+pub mod metrics;
+pub mod operations;
+
+use std::sync::Arc;
+
+use tongdao_domain::{Clock, ErrorCode, NumberingPlan, Rejection};
+use tongdao_store::{Store, StoreError};
+
+pub use accept::{AcceptResponse, Accepted, AcceptedMessage, Quote, RejectedRecipient, Submission};
+
+/// The services of one gateway node, shared by every edge.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    numbering: NumberingPlan,
+    cache: cache::Cache,
+    metrics: metrics::Metrics,
+}
+
+impl Platform {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, numbering: NumberingPlan) -> Platform {
+        Platform {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                numbering,
+                cache: cache::Cache::default(),
+                metrics: metrics::Metrics::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+    pub fn numbering(&self) -> &NumberingPlan {
+        &self.inner.numbering
+    }
+    fn cache(&self) -> &cache::Cache {
+        &self.inner.cache
+    }
+}
+
+/// How a store error reads to a customer or operator.
+pub fn rejection_from_store(error: StoreError) -> Rejection {
+    match error {
+        StoreError::NotFound => Rejection::new(ErrorCode::NotFound, "not found"),
+        StoreError::Conflict(message) => Rejection::new(ErrorCode::Conflict, message),
+        StoreError::InsufficientBalance { balance, needed } => Rejection::new(
+            ErrorCode::InsufficientBalance,
+            format!("the balance {balance} cannot pay {needed}; nothing was sent or charged"),
+        ),
+        StoreError::IdempotencyConflict => Rejection::field(
+            ErrorCode::IdempotencyConflict,
+            "Idempotency-Key",
+            "this Idempotency-Key was used in the last 24 hours with a different request",
+        ),
+        StoreError::NotCancellable(status) => Rejection::new(
+            ErrorCode::MessageNotCancellable,
+            format!("only a scheduled message can be cancelled; this one is {status}"),
+        ),
+        StoreError::Refused(rejection) => rejection,
+        StoreError::Closed => Rejection::new(ErrorCode::Unavailable, "the server is shutting down; retry"),
+        StoreError::Backend(detail) => {
+            tracing::error!(%detail, "storage error");
+            Rejection::internal()
+        }
+    }
+}

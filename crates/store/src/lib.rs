@@ -55,6 +55,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether the store can read and its writer is running.
+    async fn ping(&self) -> StoreResult<()>;
+
     // Customers
     async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer>;
     /// By id (`cus_…`) or by name.

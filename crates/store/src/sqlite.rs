@@ -593,6 +593,13 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport>
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        if self.writer.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+
     async fn create_customer(&self, c: NewCustomer) -> StoreResult<Customer> {
         self.write(move |conn| {
             let taken: bool = conn

@@ -1,1 +1,234 @@
-fn main() {}
+//! `tongdao`: the SMS service platform's server and its command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use tongdao::config::{Config, DEFAULT_TOML, Overrides};
+use tongdao::gateway::{Gateway, ensure_operator_token, open_platform};
+use tongdao::{bench, demo};
+use tongdao_domain::{Money, SystemClock};
+use tongdao_pipeline::Platform;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tongdao",
+    version,
+    about = "An SMS service platform: HTTP and SMPP in, carriers out, every message paid and kept."
+)]
+struct Cli {
+    /// TOML configuration file (see `tongdao config default`).
+    #[arg(long, global = true, env = "TONGDAO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: database, operator token, demo files [default: ./tongdao-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve {
+        /// HTTP listen address [default: 127.0.0.1:8080].
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// Create (or find) the demo customer with a key in <data-dir>/demo.key.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage customers (works on the database directly; the server may be running).
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
+    /// Top up a customer's prepaid balance.
+    Topup {
+        /// Customer id or name.
+        customer: String,
+        /// Amount, e.g. 1000.0000
+        amount: String,
+        /// Payment reference; a reference tops up once.
+        #[arg(long)]
+        reference: Option<String>,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Load generators.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the commented default configuration file.
+    Default,
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomerCommand {
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        address: String,
+        #[arg(long, default_value = "")]
+        contact: String,
+    },
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key; the secret is printed once.
+    Create {
+        customer: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    List {
+        customer: String,
+    },
+    Revoke {
+        customer: String,
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Single-recipient POST /v1/messages over keep-alive connections.
+    Http(bench::HttpBenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides { data_dir: cli.data_dir.clone(), http: None };
+    if let Command::Serve { http, .. } = &cli.command {
+        overrides.http = *http;
+    }
+    if let Command::Config { command: ConfigCommand::Default } = &cli.command {
+        print!("{DEFAULT_TOML}");
+        return Ok(());
+    }
+    if let Command::Bench { command: BenchCommand::Http(args) } = cli.command {
+        let report = bench::run_http(args).await?;
+        println!("{report}");
+        println!("{}", report.to_json());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    init_tracing(&config.log.level);
+    let clock = std::sync::Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { demo, .. } => {
+            let gateway = Gateway::start(&config).await?;
+            println!("operator token: {}", config.operator_token_path().display());
+            if demo {
+                let key = demo::ensure_demo(&gateway.platform, &config).await?;
+                println!("demo API key ({}): {key}", config.demo_key_path().display());
+            }
+            println!("listening on http://{}", gateway.addr);
+            gateway.run_until_signal().await
+        }
+        Command::Migrate => {
+            tongdao::files::ensure_data_dir(&config.data_dir)?;
+            let applied = tongdao_store::sqlite::migrate(&config.database_path())
+                .with_context(|| format!("migrating {}", config.database_path().display()))?;
+            println!("applied {} migration(s) to {}", applied.len(), config.database_path().display());
+            Ok(())
+        }
+        Command::Customer { command } => {
+            let platform = admin_platform(&config, clock).await?;
+            match command {
+                CustomerCommand::Create { name, address, contact } => {
+                    let c = platform.create_customer(&name, &address, &contact).await.map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "id": c.id, "name": c.name }))
+                }
+                CustomerCommand::List => {
+                    let list = platform.customers().await.map_err(|r| anyhow!("{r}"))?;
+                    let rows: Vec<_> = list
+                        .into_iter()
+                        .map(|c| serde_json::json!({ "id": c.id, "name": c.name, "balance": c.balance }))
+                        .collect();
+                    print_json(serde_json::json!({ "customers": rows }))
+                }
+            }
+        }
+        Command::Topup { customer, amount, reference } => {
+            let platform = admin_platform(&config, clock).await?;
+            let amount = Money::parse(&amount).map_err(|e| anyhow!("amount: {e}"))?;
+            let entry = platform.top_up(&customer, amount, reference.as_deref()).await.map_err(|r| anyhow!("{r}"))?;
+            print_json(serde_json::json!({ "seq": entry.seq, "amount": entry.amount, "balance": entry.balance_after }))
+        }
+        Command::Key { command } => {
+            let platform = admin_platform(&config, clock).await?;
+            match command {
+                KeyCommand::Create { customer, label } => {
+                    let key = platform.create_api_key(&customer, &label).await.map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "id": key.record.id, "secret": key.secret }))
+                }
+                KeyCommand::List { customer } => {
+                    let keys = platform.api_keys(&customer).await.map_err(|r| anyhow!("{r}"))?;
+                    let rows: Vec<_> = keys
+                        .into_iter()
+                        .map(|k| serde_json::json!({ "id": k.id, "label": k.label, "revoked": k.revoked_at.is_some() }))
+                        .collect();
+                    print_json(serde_json::json!({ "keys": rows }))
+                }
+                KeyCommand::Revoke { customer, key_id } => {
+                    let key = platform.revoke_api_key(&customer, &key_id).await.map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "id": key.id, "revoked": true }))
+                }
+            }
+        }
+        Command::Config { .. } | Command::Bench { .. } => Ok(()),
+    }
+}
+
+/// The platform for a CLI verb, on the same database as the server.
+async fn admin_platform(config: &Config, clock: std::sync::Arc<SystemClock>) -> anyhow::Result<Platform> {
+    let platform = open_platform(config, clock)?;
+    ensure_operator_token(&platform, config).await?;
+    Ok(platform)
+}
+
+fn init_tracing(level: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,97 @@
+//! Request extractors: who is calling, and the JSON body.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use tongdao_domain::{ErrorCode, Rejection};
+
+use crate::error::ApiError;
+use crate::{AppState, MAX_BODY_BYTES};
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The customer behind the request's API key.
+#[derive(Debug, Clone)]
+pub struct CustomerAuth(pub String);
+
+impl FromRequestParts<AppState> for CustomerAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = bearer(parts).unwrap_or("");
+        Ok(CustomerAuth(state.platform.authenticate_customer(secret).await?))
+    }
+}
+
+/// A request carrying a valid operator token.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorAuth;
+
+impl FromRequestParts<AppState> for OperatorAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = bearer(parts).unwrap_or("");
+        state.platform.authenticate_operator(secret).await?;
+        Ok(OperatorAuth)
+    }
+}
+
+/// A JSON body: `Content-Type: application/json`, at most [`MAX_BODY_BYTES`], and a
+/// deserialisation error that names the field at fault.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Rejection::new(ErrorCode::UnsupportedMediaType, "send Content-Type: application/json").into());
+        }
+        let too_large =
+            || Rejection::new(ErrorCode::PayloadTooLarge, format!("the body is over {MAX_BODY_BYTES} bytes"));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large().into());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+        let value = parse_json(&bytes)?;
+        Ok(JsonBody(value))
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+    let invalid = |message: String, field: Option<String>| Rejection {
+        code: ErrorCode::InvalidRequest,
+        message: format!("invalid JSON body: {message}"),
+        field,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." || path.is_empty() { missing_or_unknown_field(&message) } else { Some(path) };
+        invalid(message, field)
+    })?;
+    deserializer.end().map_err(|e| invalid(e.to_string(), None))?;
+    Ok(value)
+}
+
+/// serde names the field in "missing field `x`" and "unknown field `x`" messages.
+fn missing_or_unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next().map(str::to_owned)
+}

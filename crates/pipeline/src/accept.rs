@@ -1,0 +1,337 @@
+//! The accept path: `Submission` → validated, priced messages → one committed batch.
+//!
+//! Order of checks, each refusing before anything is stored: request shape (counts, sizes,
+//! times) → agreement (signed, accepted, in term, not suspended) → text (encoding, segments
+//! against the agreement's maximum) → each recipient (number, carrier, price) → balance and
+//! idempotency inside the store's transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tongdao_domain::message::{
+    MAX_CALLBACK_URL_BYTES, MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS,
+    MAX_TEXT_BYTES,
+};
+use tongdao_domain::{ErrorCode, MessageStatus, Money, Msisdn, Rejection, Text};
+use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage};
+
+use crate::cache::Profile;
+use crate::credentials::sha256_hex;
+use crate::{Platform, rejection_from_store};
+
+/// One send request, whatever edge it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Submission {
+    pub recipients: Vec<String>,
+    pub text: String,
+    pub sender: Option<String>,
+    pub callback_url: Option<String>,
+    pub client_ref: Option<String>,
+    /// Epoch ms; `None` or a past time means now.
+    pub send_at: Option<i64>,
+    pub valid_until: Option<i64>,
+    /// Accept the valid recipients and report the others, instead of all-or-nothing.
+    pub partial: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AcceptedMessage {
+    /// `None` in a quote: nothing was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub to: String,
+    pub segments: u32,
+    pub encoding: &'static str,
+    pub price: Money,
+    pub status: MessageStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectedRecipient {
+    pub index: usize,
+    pub to: String,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl From<&Rejection> for ErrorBody {
+    fn from(r: &Rejection) -> Self {
+        ErrorBody { code: r.code.as_str(), message: r.message.clone(), field: r.field.clone() }
+    }
+}
+
+/// The answer to an accepted request (HTTP 202 body).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AcceptResponse {
+    pub messages: Vec<AcceptedMessage>,
+    pub total_price: Money,
+    /// Present only for `partial` requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Vec<RejectedRecipient>>,
+}
+
+/// The answer to a quote: the same shape, nothing stored.
+pub type Quote = AcceptResponse;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now. `json` is `response` rendered, as kept for idempotent replays.
+    Fresh { response: AcceptResponse, json: String },
+    /// The same Idempotency-Key and request were accepted before: the first answer.
+    Replayed { status: u16, json: String },
+}
+
+/// The HTTP status of an accepted request.
+pub const ACCEPTED_STATUS: u16 = 202;
+
+struct Priced {
+    messages: Vec<(AcceptedMessage, NewMessage)>,
+    rejected: Vec<RejectedRecipient>,
+    first_refusal: Option<Rejection>,
+}
+
+impl Platform {
+    /// Prices a submission as `accept` would, storing and charging nothing.
+    pub async fn quote(&self, customer_id: &str, submission: &Submission) -> Result<Quote, Rejection> {
+        let now = self.now_ms();
+        let priced = self.price(customer_id, submission, now).await?;
+        let mut quote = response(&priced, submission.partial);
+        quote.messages.iter_mut().for_each(|m| m.id = None);
+        Ok(quote)
+    }
+
+    /// Validates, prices, charges and stores a submission: `Ok` means on disk.
+    pub async fn accept(
+        &self,
+        customer_id: &str,
+        submission: Submission,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, Rejection> {
+        let result = self.accept_inner(customer_id, submission, idempotency_key).await;
+        match &result {
+            Err(rejection) => self.metrics().reject(rejection.code),
+            Ok(Accepted::Replayed { .. }) => {
+                self.metrics().idempotent_replays.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Accepted::Fresh { response, .. }) => {
+                let m = self.metrics();
+                m.accepted_requests.fetch_add(1, Ordering::Relaxed);
+                m.accepted_messages.fetch_add(response.messages.len() as u64, Ordering::Relaxed);
+                m.charged_micros.fetch_add(response.total_price.micros().max(0) as u64, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn accept_inner(
+        &self,
+        customer_id: &str,
+        submission: Submission,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, Rejection> {
+        let now = self.now_ms();
+        if let Some(key) = idempotency_key
+            && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(Rejection::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            ));
+        }
+        let priced = self.price(customer_id, &submission, now).await?;
+        let answer = response(&priced, submission.partial);
+        let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
+        let idempotency = match idempotency_key {
+            Some(key) => {
+                let request = serde_json::to_vec(&submission).map_err(|_| Rejection::internal())?;
+                Some(IdempotencyRecord {
+                    key: key.to_owned(),
+                    request_hash: sha256_hex(&request),
+                    status: ACCEPTED_STATUS,
+                    response: json.clone(),
+                })
+            }
+            None => None,
+        };
+        let batch = AcceptBatch {
+            customer_id: customer_id.to_owned(),
+            messages: priced.messages.into_iter().map(|(_, stored)| stored).collect(),
+            idempotency,
+            now_ms: now,
+        };
+        match self.store().accept(batch).await.map_err(rejection_from_store)? {
+            AcceptOutcome::Stored { .. } => Ok(Accepted::Fresh { response: answer, json }),
+            AcceptOutcome::Replayed { status, response } => Ok(Accepted::Replayed { status, json: response }),
+        }
+    }
+
+    async fn price(&self, customer_id: &str, s: &Submission, now: i64) -> Result<Priced, Rejection> {
+        check_shape(s, now)?;
+        let profile = self.profile(customer_id).await?;
+        let agreement = profile
+            .agreement
+            .as_ref()
+            .ok_or_else(|| Rejection::new(ErrorCode::AgreementNotActive, "no agreement has been made yet"))?;
+        agreement.check_sending(now)?;
+        if s.text.len() > MAX_TEXT_BYTES {
+            return Err(Rejection::field(ErrorCode::TextTooLong, "text", "text is over 64 KiB"));
+        }
+        let text = Text::parse(&s.text).map_err(|_| Rejection::invalid("text", "text must not be empty"))?;
+        let segments = text.segments();
+        let max = agreement.terms.max_segments;
+        if segments > max {
+            return Err(Rejection::field(
+                ErrorCode::TextTooLong,
+                "text",
+                format!("the text needs {segments} segments; the agreement allows at most {max}"),
+            ));
+        }
+        let encoding = text.encoding().as_str();
+        let status = match s.send_at {
+            Some(at) if at > now => MessageStatus::Scheduled,
+            _ => MessageStatus::Queued,
+        };
+        let mut priced =
+            Priced { messages: Vec::with_capacity(s.recipients.len()), rejected: Vec::new(), first_refusal: None };
+        for (index, to) in s.recipients.iter().enumerate() {
+            match self.price_one(&profile, to, segments, index) {
+                Ok((number, carrier, price)) => {
+                    let id = tongdao_domain::id::new_id("msg");
+                    let shown = AcceptedMessage {
+                        id: Some(id.clone()),
+                        to: number.as_str().to_owned(),
+                        segments,
+                        encoding,
+                        price,
+                        status,
+                    };
+                    let stored = NewMessage {
+                        id,
+                        recipient: number.as_str().to_owned(),
+                        carrier,
+                        sender: s.sender.clone(),
+                        text: s.text.clone(),
+                        encoding: encoding.to_owned(),
+                        segments,
+                        price,
+                        status,
+                        client_ref: s.client_ref.clone(),
+                        callback_url: s.callback_url.clone(),
+                        send_at: s.send_at.filter(|at| *at > now),
+                        valid_until: s.valid_until,
+                    };
+                    priced.messages.push((shown, stored));
+                }
+                Err(rejection) if s.partial => {
+                    priced.rejected.push(RejectedRecipient { index, to: to.clone(), error: (&rejection).into() });
+                    priced.first_refusal.get_or_insert(rejection);
+                }
+                Err(rejection) => return Err(rejection),
+            }
+        }
+        if priced.messages.is_empty() {
+            // Partial, and nobody could be accepted: refuse with the first recipient's reason.
+            return Err(priced.first_refusal.unwrap_or_else(|| Rejection::invalid("to", "no recipients")));
+        }
+        Ok(priced)
+    }
+
+    fn price_one(
+        &self,
+        profile: &Profile,
+        to: &str,
+        segments: u32,
+        index: usize,
+    ) -> Result<(Msisdn, Option<String>, Money), Rejection> {
+        let field = format!("to[{index}]");
+        let number =
+            Msisdn::parse(to).map_err(|e| Rejection::field(ErrorCode::InvalidNumber, field.clone(), e.to_string()))?;
+        let carrier = self.numbering().classify(&number);
+        let unit = profile.tariff.as_ref().and_then(|t| t.price_for(&number, carrier)).ok_or_else(|| {
+            Rejection::field(
+                ErrorCode::UnsupportedDestination,
+                field.clone(),
+                format!("the tariff has no price for {}", number.masked()),
+            )
+        })?;
+        let price = unit
+            .checked_mul(i64::from(segments))
+            .ok_or_else(|| Rejection::field(ErrorCode::InvalidRequest, field, "price overflow"))?;
+        Ok((number, carrier.map(|c| c.as_str().to_owned()), price))
+    }
+
+    /// The customer's agreement and tariff, from the cache when fresh.
+    pub(crate) async fn profile(&self, customer_id: &str) -> Result<Arc<Profile>, Rejection> {
+        let now = self.now_ms();
+        if let Some(profile) = self.cache().profile(customer_id, now) {
+            return Ok(profile);
+        }
+        let store = self.store();
+        let agreement = store.current_agreement(customer_id).await.map_err(rejection_from_store)?;
+        let tariff = store.tariff(customer_id).await.map_err(rejection_from_store)?;
+        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreement, tariff });
+        self.cache().put_profile(profile.clone(), now);
+        Ok(profile)
+    }
+}
+
+fn response(priced: &Priced, partial: bool) -> AcceptResponse {
+    let messages: Vec<AcceptedMessage> = priced.messages.iter().map(|(shown, _)| shown.clone()).collect();
+    let total_price = messages.iter().fold(Money::ZERO, |sum, m| sum.checked_add(m.price).unwrap_or(sum));
+    AcceptResponse { messages, total_price, rejected: partial.then(|| priced.rejected.clone()) }
+}
+
+/// Counts, sizes and times, before anything is looked up.
+fn check_shape(s: &Submission, now: i64) -> Result<(), Rejection> {
+    if s.recipients.is_empty() || s.recipients.len() > MAX_RECIPIENTS {
+        return Err(Rejection::invalid("to", format!("give 1 to {MAX_RECIPIENTS} recipients")));
+    }
+    if let Some(sender) = &s.sender {
+        let chars = sender.chars().count();
+        if chars == 0 || chars > MAX_SENDER_CHARS || sender.chars().any(char::is_control) {
+            return Err(Rejection::invalid(
+                "sender",
+                format!("sender must be 1-{MAX_SENDER_CHARS} printable characters"),
+            ));
+        }
+    }
+    if let Some(reference) = &s.client_ref
+        && (reference.chars().count() > MAX_CLIENT_REF_CHARS || reference.chars().any(char::is_control))
+    {
+        return Err(Rejection::invalid(
+            "client_ref",
+            format!("client_ref must be at most {MAX_CLIENT_REF_CHARS} printable characters"),
+        ));
+    }
+    if let Some(url) = &s.callback_url {
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let host_ok = url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if url.len() > MAX_CALLBACK_URL_BYTES || !scheme_ok || !host_ok || url.chars().any(char::is_whitespace) {
+            return Err(Rejection::invalid(
+                "callback_url",
+                "callback_url must be an http(s) URL of at most 2048 bytes",
+            ));
+        }
+    }
+    if let Some(at) = s.send_at
+        && at > now + MAX_SCHEDULE_AHEAD_MS
+    {
+        return Err(Rejection::invalid("send_at", "send_at may be at most 30 days ahead"));
+    }
+    if let Some(until) = s.valid_until {
+        if until <= now {
+            return Err(Rejection::invalid("valid_until", "valid_until must be in the future"));
+        }
+        if s.send_at.is_some_and(|at| until <= at) {
+            return Err(Rejection::invalid("valid_until", "valid_until must be after send_at"));
+        }
+    }
+    Ok(())
+}

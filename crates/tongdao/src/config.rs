@@ -1,0 +1,173 @@
+//! Configuration: defaults < TOML file < `TONGDAO_*` environment < command-line flags
+//! (design decision 10). `tongdao config default` prints [`DEFAULT_TOML`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use tongdao_domain::NumberingPlan;
+
+/// The commented default configuration file.
+pub const DEFAULT_TOML: &str = include_str!("../default-config.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: SocketAddr,
+    pub store: StoreConfig,
+    pub numbering: NumberingConfig,
+    pub provider: ProviderConfig,
+    pub log: LogConfig,
+    pub sweep_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub max_batch: usize,
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberingConfig {
+    /// Prefix of the 11-digit national number → carrier; adds to or replaces built-in rows.
+    pub prefixes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `tongdao=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./tongdao-data"),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: StoreConfig { max_batch: 1024, queue: 8192 },
+            numbering: NumberingConfig::default(),
+            provider: ProviderConfig {
+                name: "tongdao SMS provider".into(),
+                address: "to be configured in [provider]".into(),
+            },
+            log: LogConfig { level: "info".into() },
+            sweep_interval_ms: 1000,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
+}
+
+const SECTIONS: &[&str] = &["data_dir", "http", "store", "numbering", "provider", "log", "sweep_interval_ms"];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = Env::prefixed("TONGDAO_")
+            .split("__")
+            .filter(|key| SECTIONS.iter().any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}."))));
+        figment = figment.merge(env).merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.numbering_plan()?;
+        Ok(config)
+    }
+
+    /// The built-in prefix table with this config's overrides applied.
+    pub fn numbering_plan(&self) -> anyhow::Result<NumberingPlan> {
+        let mut plan = NumberingPlan::builtin();
+        for (prefix, carrier) in &self.numbering.prefixes {
+            plan.insert(prefix, carrier).with_context(|| format!("[numbering.prefixes] {prefix}"))?;
+        }
+        Ok(plan)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("tongdao.db")
+    }
+    pub fn operator_token_path(&self) -> PathBuf {
+        self.data_dir.join("operator.token")
+    }
+    pub fn demo_key_path(&self) -> PathBuf {
+        self.data_dir.join("demo.key")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_file_is_the_default() {
+        let parsed: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().expect("default file parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "t.toml",
+                "data_dir = \"from-file\"\nhttp = \"127.0.0.1:1000\"\n[log]\nlevel = \"debug\"\n",
+            )?;
+            let file = Some(Path::new("t.toml"));
+            let c = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((c.data_dir.to_str(), c.http.port(), c.log.level.as_str()), (Some("from-file"), 1000, "debug"));
+
+            jail.set_env("TONGDAO_HTTP", "127.0.0.1:2000");
+            jail.set_env("TONGDAO_LOG__LEVEL", "warn");
+            jail.set_env("TONGDAO_BENCH_KEY", "ignored, not a config key");
+            let c = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((c.http.port(), c.log.level.as_str()), (2000, "warn"));
+
+            let flags = Overrides {
+                data_dir: Some("from-flag".into()),
+                http: Some("127.0.0.1:3000".parse().map_err(|_| "addr")?),
+            };
+            let c = Config::load(file, &flags).map_err(|e| e.to_string())?;
+            assert_eq!((c.data_dir.to_str(), c.http.port()), (Some("from-flag"), 3000));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_prefixes_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "htp = \"127.0.0.1:1\"\n")?;
+            assert!(Config::load(Some(Path::new("typo.toml")), &Overrides::default()).is_err());
+            jail.create_file("bad.toml", "[numbering.prefixes]\n\"99\" = \"mobile\"\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            jail.create_file("ok.toml", "[numbering.prefixes]\n\"1400\" = \"iot\"\n")?;
+            let c = Config::load(Some(Path::new("ok.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            let number = tongdao_domain::Msisdn::parse("14000000000").map_err(|e| e.to_string())?;
+            let plan = c.numbering_plan().map_err(|e| e.to_string())?;
+            assert_eq!(plan.classify(&number).map(|c| c.to_string()).as_deref(), Some("iot"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,78 @@
+//! `--demo`: the customer `demo`, ready to send, created once and found again on every
+//! later start (idempotent).
+//!
+//! It gets an active, accepted agreement (1 year from today, maintenance notice 3 days,
+//! retention 6 months, cure 15 days, scope `audit`, charge on `submit`), a tariff of
+//! ¥0.0450 per billable segment for every Chinese mobile carrier, a ¥100.0000 top-up
+//! (once: the top-up reference makes it idempotent), and an API key in
+//! `<data-dir>/demo.key` (mode 0600).
+
+use anyhow::anyhow;
+use tongdao_domain::agreement::{AgreementChange, AgreementState, AgreementTerms, ChargeOn, ScopePolicy, cst_date};
+use tongdao_domain::{ErrorCode, Money, Tariff};
+use tongdao_pipeline::Platform;
+
+use crate::config::Config;
+use crate::files;
+
+pub const DEMO_CUSTOMER: &str = "demo";
+pub const DEMO_TERMS_VERSION: &str = "demo-1";
+const DEMO_TOPUP_REFERENCE: &str = "demo-initial-topup";
+const CARRIERS: [&str; 4] = ["mobile", "unicom", "telecom", "broadnet"];
+
+fn fail(r: tongdao_domain::Rejection) -> anyhow::Error {
+    anyhow!("{r}")
+}
+
+/// Sets up (or finds) the demo customer; returns its API key.
+pub async fn ensure_demo(platform: &Platform, config: &Config) -> anyhow::Result<String> {
+    let customer = match platform.customer(DEMO_CUSTOMER).await {
+        Ok(customer) => customer,
+        Err(r) if r.code == ErrorCode::NotFound => platform
+            .create_customer(DEMO_CUSTOMER, "1 Demo Road, Shanghai", "developer@demo.example")
+            .await
+            .map_err(fail)?,
+        Err(r) => return Err(fail(r)),
+    };
+    let now = platform.now_ms();
+    let active = platform
+        .agreements(&customer.id)
+        .await
+        .map_err(fail)?
+        .last()
+        .is_some_and(|a| a.state(now) == AgreementState::Active);
+    if !active {
+        let terms = AgreementTerms {
+            provider_name: config.provider.name.clone(),
+            provider_address: config.provider.address.clone(),
+            customer_name: "Demo Enterprise Ltd.".into(),
+            customer_address: customer.address.clone(),
+            effective_from: cst_date(now),
+            term_years: 1,
+            maintenance_notice_days: 3,
+            log_retention_months: 6,
+            cure_days: 15,
+            scope_policy: ScopePolicy::Audit,
+            charge_on: ChargeOn::Submit,
+            max_segments: tongdao_domain::message::DEFAULT_MAX_SEGMENTS,
+            terms_version: DEMO_TERMS_VERSION.into(),
+        };
+        let agreement = platform.create_agreement(&customer.id, terms).await.map_err(fail)?;
+        platform.change_agreement(&agreement.id, AgreementChange::Sign).await.map_err(fail)?;
+        platform.accept_agreement(&customer.id, DEMO_TERMS_VERSION).await.map_err(fail)?;
+    }
+    let price = Money::parse("0.0450").map_err(|e| anyhow!("{e}"))?;
+    platform.set_tariff(&customer.id, Tariff::per_carrier(&CARRIERS, price)).await.map_err(fail)?;
+    let hundred = Money::parse("100.0000").map_err(|e| anyhow!("{e}"))?;
+    platform.top_up(&customer.id, hundred, Some(DEMO_TOPUP_REFERENCE)).await.map_err(fail)?;
+
+    let path = config.demo_key_path();
+    if let Some(key) = files::read_secret(&path)?
+        && platform.authenticate_customer(&key).await.as_deref() == Ok(customer.id.as_str())
+    {
+        return Ok(key);
+    }
+    let key = platform.create_api_key(&customer.id, "demo").await.map_err(fail)?;
+    files::write_secret(&path, &key.secret)?;
+    Ok(key.secret)
+}

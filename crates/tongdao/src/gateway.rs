@@ -1,0 +1,125 @@
+//! One gateway node: store, platform, HTTP edge and sweeper, started together and stopped
+//! gracefully (stop accepting, finish in-flight requests and their commits, exit).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tongdao_api::AppState;
+use tongdao_domain::{Clock, SystemClock};
+use tongdao_pipeline::Platform;
+use tongdao_store::sqlite::{SqliteOptions, SqliteStore};
+
+use crate::config::Config;
+use crate::files;
+
+/// Opens the data directory and the store, with migrations applied.
+pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
+    files::ensure_data_dir(&config.data_dir)?;
+    let options = SqliteOptions { max_batch: config.store.max_batch, queue: config.store.queue, ..Default::default() };
+    let store = SqliteStore::open_with(&config.database_path(), options)
+        .with_context(|| format!("cannot open the database {}", config.database_path().display()))?;
+    Ok(Platform::new(Arc::new(store), clock, config.numbering_plan()?))
+}
+
+/// Makes sure `<data-dir>/operator.token` holds a valid operator token, creating (and
+/// rotating) one when the file is missing or stale. Returns whether a new one was made.
+pub async fn ensure_operator_token(platform: &Platform, config: &Config) -> anyhow::Result<bool> {
+    let path = config.operator_token_path();
+    if let Some(token) = files::read_secret(&path)?
+        && platform.authenticate_operator(&token).await.is_ok()
+    {
+        return Ok(false);
+    }
+    let token = platform.rotate_operator_token().await.map_err(|r| anyhow::anyhow!("{r}"))?;
+    files::write_secret(&path, &token)?;
+    Ok(true)
+}
+
+/// A running node.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub platform: Platform,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gateway {
+    /// Opens everything and starts serving on `config.http` (port 0 picks a free port).
+    pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Gateway> {
+        let platform = open_platform(config, clock)?;
+        if ensure_operator_token(&platform, config).await? {
+            tracing::info!(path = %config.operator_token_path().display(), "wrote a new operator token");
+        }
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http))?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(platform.clone());
+        let router = tongdao_api::router(state.clone());
+        let (shutdown, mut stop) = watch::channel(false);
+
+        let sweeper = tokio::spawn(sweep_loop(
+            platform.clone(),
+            Duration::from_millis(config.sweep_interval_ms.max(10)),
+            shutdown.subscribe(),
+        ));
+        let task = tokio::spawn(async move {
+            let ready = state.ready.clone();
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+                ready.store(false, Ordering::Relaxed);
+            });
+            serve.await.context("HTTP server failed")?;
+            sweeper.abort();
+            Ok(())
+        });
+        Ok(Gateway { addr, platform, shutdown, task })
+    }
+
+    /// Stops accepting, lets in-flight requests finish and commit, and waits.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        wait_for_signal().await?;
+        tracing::info!("shutting down: no new requests, finishing the ones in flight");
+        self.shutdown().await
+    }
+}
+
+async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(rejection) = platform.sweep().await {
+                    tracing::warn!(%rejection, "sweep failed; will retry");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
