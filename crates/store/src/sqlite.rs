@@ -408,24 +408,34 @@ fn balance_of(conn: &Connection, customer_id: &str) -> StoreResult<i64> {
         .ok_or(StoreError::NotFound)
 }
 
-/// Adds `amount` (signed) to the balance and appends the ledger entry; the caller has
-/// checked that the result is not negative.
-fn append_ledger(
-    conn: &Connection,
-    customer_id: &str,
+/// One ledger row as written; `amount` is signed and `balance_after` already checked.
+struct LedgerRow<'a> {
+    customer_id: &'a str,
     kind: LedgerKind,
     amount: i64,
     balance_after: i64,
-    message_id: Option<&str>,
-    reference: Option<&str>,
-    reason: Option<&str>,
+    message_id: Option<&'a str>,
+    reference: Option<&'a str>,
+    reason: Option<&'a str>,
     now_ms: i64,
-) -> StoreResult<i64> {
+}
+
+/// Appends a ledger entry (the caller has updated the balance to `balance_after`).
+fn append_ledger(conn: &Connection, row: LedgerRow<'_>) -> StoreResult<i64> {
     conn.prepare_cached(
         "INSERT INTO ledger (customer_id, kind, amount, balance_after, message_id, reference, reason, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![customer_id, kind.as_str(), amount, balance_after, message_id, reference, reason, now_ms])?;
+    .execute(params![
+        row.customer_id,
+        row.kind.as_str(),
+        row.amount,
+        row.balance_after,
+        row.message_id,
+        row.reference,
+        row.reason,
+        row.now_ms
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -462,14 +472,16 @@ fn refund_message(conn: &Connection, message: &StoredMessage, reason: &str, now_
     set_balance(conn, &message.customer_id, balance)?;
     append_ledger(
         conn,
-        &message.customer_id,
-        LedgerKind::Refund,
-        price,
-        balance,
-        Some(&message.id),
-        None,
-        Some(reason),
-        now_ms,
+        LedgerRow {
+            customer_id: &message.customer_id,
+            kind: LedgerKind::Refund,
+            amount: price,
+            balance_after: balance,
+            message_id: Some(&message.id),
+            reference: None,
+            reason: Some(reason),
+            now_ms,
+        },
     )?;
     Ok(())
 }
@@ -534,14 +546,16 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOut
         running -= m.price.micros();
         append_ledger(
             conn,
-            &batch.customer_id,
-            LedgerKind::Charge,
-            -m.price.micros(),
-            running,
-            Some(&m.id),
-            None,
-            None,
-            batch.now_ms,
+            LedgerRow {
+                customer_id: &batch.customer_id,
+                kind: LedgerKind::Charge,
+                amount: -m.price.micros(),
+                balance_after: running,
+                message_id: Some(&m.id),
+                reference: None,
+                reason: None,
+                now_ms: batch.now_ms,
+            },
         )?;
     }
     set_balance(conn, &batch.customer_id, running)?;
@@ -848,14 +862,16 @@ impl Store for SqliteStore {
             set_balance(conn, &e.customer_id, after)?;
             let seq = append_ledger(
                 conn,
-                &e.customer_id,
-                e.kind,
-                e.amount.micros(),
-                after,
-                None,
-                e.reference.as_deref(),
-                e.reason.as_deref(),
-                e.created_at,
+                LedgerRow {
+                    customer_id: &e.customer_id,
+                    kind: e.kind,
+                    amount: e.amount.micros(),
+                    balance_after: after,
+                    message_id: None,
+                    reference: e.reference.as_deref(),
+                    reason: e.reason.as_deref(),
+                    now_ms: e.created_at,
+                },
             )?;
             Ok(LedgerEntry {
                 seq,

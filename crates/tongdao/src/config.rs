@@ -89,9 +89,12 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        let env = Env::prefixed("TONGDAO_")
-            .split("__")
-            .filter(|key| SECTIONS.iter().any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}."))));
+        let env = Env::prefixed("TONGDAO_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS
+                .iter()
+                .any(|s| key == *s || key.starts_with(&format!("{s}.")) || key.starts_with(&format!("{s}__")))
+        });
         figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().context("invalid configuration")?;
         config.numbering_plan()?;
@@ -119,6 +122,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
 mod tests {
     use super::*;
 

@@ -1,0 +1,12 @@
+//! Integration tests: a real server (real SQLite file, port 0, temp data dir) driven over
+//! real HTTP. One binary, modules per area; helpers named after product verbs.
+
+mod harness;
+
+mod accept;
+mod agreements;
+mod ledger;
+mod messages;
+mod operator;
+mod refusals;
+mod service;

@@ -1,0 +1,109 @@
+//! The operator's verbs: customers, keys, the demo, and the token.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_and_other_keys_keep_working() {
+    let gw = TestGateway::spawn().await;
+    let alice = gw.onboard("alice", "10").await;
+    let (status, second) =
+        gw.admin(Method::POST, &format!("/customers/{}/keys", alice.id), Some(json!({"label": "backup"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second_key = second["secret"].as_str().expect("secret").to_owned();
+    let (status, _) = gw.send_text(&alice, "13800138000", "warm the cache").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let (_, keys) = gw.admin(Method::GET, &format!("/customers/{}/keys", alice.id), None).await;
+    let keys = keys["keys"].as_array().expect("keys").clone();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.get("secret").is_none()), "secrets are shown once, never listed");
+    let first_id = keys[0]["id"].as_str().expect("id");
+    let (status, revoked) = gw.admin(Method::DELETE, &format!("/customers/{}/keys/{first_id}", alice.id), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+
+    let (status, body) = gw.send_text(&alice, "13800138000", "after revocation").await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (status, _) = gw.as_customer(&second_key, Method::GET, "/balance", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = gw.admin(Method::DELETE, &format!("/customers/{}/keys/key_unknown", alice.id), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn customers_are_created_once_per_name_and_found_by_id_or_name() {
+    let gw = TestGateway::spawn().await;
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            "/customers",
+            Some(json!({"name": "acme", "address": "1 Road", "contact": "ops@acme.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["balance"], "0.0000");
+    let (status, body) = gw.admin(Method::POST, "/customers", Some(json!({"name": "acme"}))).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "conflict"));
+    let (status, body) = gw.admin(Method::POST, "/customers", Some(json!({"name": "has space"}))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("name")));
+    let (_, by_name) = gw.admin(Method::GET, "/customers/acme", None).await;
+    let (_, by_id) = gw.admin(Method::GET, &format!("/customers/{}", created["id"].as_str().expect("id")), None).await;
+    assert_eq!(by_name, by_id);
+    assert_eq!(by_name["contact"], "ops@acme.example");
+    let (status, _) = gw.admin(Method::GET, "/customers/nobody", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = gw.admin(Method::GET, "/customers", None).await;
+    assert_eq!(list["customers"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_operator_api_needs_the_operator_token() {
+    let gw = TestGateway::spawn().await;
+    for bearer in [None, Some("tdo_wrong")] {
+        let (status, body) = gw.request(bearer, Method::GET, "/admin/v1/customers", None).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(gw.config.operator_token_path()).expect("file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the operator token file is private");
+}
+
+#[tokio::test]
+async fn the_demo_setup_is_idempotent() {
+    let gw = TestGateway::spawn().await;
+    let key = tongdao::demo::ensure_demo(gw.platform(), &gw.config).await.expect("demo");
+    let again = tongdao::demo::ensure_demo(gw.platform(), &gw.config).await.expect("demo again");
+    assert_eq!(key, again, "the demo key is kept");
+    let file = std::fs::read_to_string(gw.config.demo_key_path()).expect("demo.key");
+    assert_eq!(file, format!("{key}\n"), "the key alone on one line");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(gw.config.demo_key_path()).expect("file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let demo = Sender { id: "demo".into(), name: "demo".into(), key: key.clone(), agreement_id: String::new() };
+    assert_eq!(gw.balance(&demo).await, "100.0000", "topped up once");
+    let (_, agreement) = gw.as_customer(&key, Method::GET, "/agreement", None).await;
+    assert_eq!(agreement["state"], "active");
+    assert_eq!(
+        (
+            agreement["maintenance_notice_days"].as_u64(),
+            agreement["log_retention_months"].as_u64(),
+            agreement["cure_days"].as_u64()
+        ),
+        (Some(3), Some(6), Some(15))
+    );
+    assert_eq!((agreement["scope_policy"].as_str(), agreement["charge_on"].as_str()), (Some("audit"), Some("submit")));
+    assert_eq!(agreement["ends_at"], "2027-05-31T16:00:00.000Z", "one year from today");
+    let (status, body) = gw.send_text(&demo, "+86 138-0013-8000", "hello from the demo").await;
+    assert_eq!((status, body["messages"][0]["price"].as_str()), (StatusCode::ACCEPTED, Some("0.0450")));
+    for number in ["18600000000", "18900000000", "19200000000"] {
+        let (status, _) = gw.send_text(&demo, number, "every Chinese carrier is priced").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{number}");
+    }
+    let (_, agreements) = gw.admin(Method::GET, "/customers/demo/agreements", None).await;
+    assert_eq!(agreements["agreements"].as_array().map(Vec::len), Some(1), "no second agreement on a repeat");
+}
