@@ -94,6 +94,9 @@ CREATE TABLE messages (
     segments      INTEGER NOT NULL,
     price         INTEGER NOT NULL,
     status        TEXT NOT NULL,
+    -- The status given at acceptance; with created_at it is the message's first event, so
+    -- the hot path writes no event row (message_events holds the changes after it).
+    first_status  TEXT NOT NULL,
     client_ref    TEXT,
     callback_url  TEXT,
     send_at       INTEGER,
@@ -102,10 +105,14 @@ CREATE TABLE messages (
     updated_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX messages_customer ON messages (customer_id, id);
--- Work for the sweeper (schedules and expiry) and, later, the dispatcher.
-CREATE INDEX messages_pending ON messages (status, send_at) WHERE status IN ('scheduled', 'queued');
-CREATE INDEX messages_expiring ON messages (valid_until) WHERE valid_until IS NOT NULL AND status IN ('scheduled', 'queued');
+-- Work for the sweeper: due schedules, and messages to expire. Partial indexes whose
+-- predicates the sweeper's queries repeat exactly, so they stay small (only live messages)
+-- and the hot path pays for them only when a message has send_at or valid_until.
+CREATE INDEX messages_scheduled ON messages (send_at) WHERE status = 'scheduled';
+CREATE INDEX messages_scheduled_expiring ON messages (valid_until) WHERE status = 'scheduled' AND valid_until IS NOT NULL;
+CREATE INDEX messages_queued_expiring ON messages (valid_until) WHERE status = 'queued' AND valid_until IS NOT NULL;
 
+-- Status changes after acceptance; seq starts at 1.
 CREATE TABLE message_events (
     message_id  TEXT NOT NULL,
     seq         INTEGER NOT NULL,
