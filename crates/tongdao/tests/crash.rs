@@ -1,0 +1,200 @@
+//! Crash safety: `kill -9` the real binary during a burst of concurrent sends, restart it on
+//! the same data directory, and check that every message that got a 202 is there and charged
+//! exactly once, that nothing else was charged, and that the ledger adds up.
+//!
+//! Every request carries an Idempotency-Key. Requests that were in flight when the process
+//! died got no answer: the client retries them with the same key after the restart, as a
+//! real client would. Each retry must answer 202 — a replay if the first attempt had been
+//! committed, a fresh accept otherwise — so afterwards every stored message belongs to a 202
+//! the client holds, and no message or charge exists that the client does not know about.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+async fn start(data_dir: &std::path::Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(["serve", "--demo", "--data-dir"])
+        .arg(data_dir)
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .env("TONGDAO_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    /// Idempotency-Key → message id, for every 202.
+    accepted: BTreeMap<String, String>,
+    /// Keys whose request got no answer (in flight at the kill).
+    unanswered: BTreeSet<String>,
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    key: &str,
+    to: &str,
+) -> Result<(u16, Value), reqwest::Error> {
+    let response = client
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(api_key)
+        .header("Idempotency-Key", key)
+        .json(&json!({"to": to, "text": "crash test"}))
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let mut server = start(&data).await;
+    let api_key = std::fs::read_to_string(data.join("demo.key")).expect("demo key").trim().to_owned();
+    let operator = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_owned();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    // ¥100 pays 2222 messages: enough for the burst, so every refusal would be a bug.
+    let log = Arc::new(Mutex::new(Log::default()));
+
+    let mut workers = Vec::new();
+    for worker in 0..32 {
+        let (client, base, api_key, log) = (client.clone(), server.base.clone(), api_key.clone(), log.clone());
+        workers.push(tokio::spawn(async move {
+            for n in 0..60 {
+                let key = format!("w{worker}-n{n}");
+                let to = format!("1390{worker:03}{n:04}");
+                match send(&client, &base, &api_key, &key, &to).await {
+                    Ok((202, body)) => {
+                        let id = body["messages"][0]["id"].as_str().unwrap_or_default().to_owned();
+                        log.lock().expect("log").accepted.insert(key, id);
+                    }
+                    Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                    Err(_) => {
+                        log.lock().expect("log").unanswered.insert(key);
+                        return; // the server is gone
+                    }
+                }
+            }
+        }));
+    }
+    // Let the burst run, then kill the process without warning.
+    let started = Instant::now();
+    while log.lock().expect("log").accepted.len() < 300 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let before_restart = log.lock().expect("log").accepted.len();
+    assert!(before_restart >= 300, "the burst was under way when the process died");
+
+    let mut server = start(&data).await;
+    let mut log = std::mem::take(&mut *log.lock().expect("log"));
+    // Every message that got a 202 is there.
+    for (key, id) in &log.accepted {
+        let response =
+            client.get(format!("{}/v1/messages/{id}", server.base)).bearer_auth(&api_key).send().await.expect("get");
+        assert_eq!(response.status().as_u16(), 200, "{key} -> {id} was acknowledged but is missing");
+    }
+    // Retry the unanswered ones with their keys: each must now be accepted exactly once.
+    let unanswered: Vec<String> = log.unanswered.iter().cloned().collect();
+    let mut replayed = 0;
+    for key in &unanswered {
+        let (worker, n) = key.trim_start_matches('w').split_once("-n").expect("key shape");
+        let to = format!("1390{:03}{:04}", worker.parse::<u32>().expect("n"), n.parse::<u32>().expect("n"));
+        let (status, body) = send(&client, &server.base, &api_key, key, &to).await.expect("retry");
+        assert_eq!(status, 202, "{key}: {body}");
+        let id = body["messages"][0]["id"].as_str().unwrap_or_default().to_owned();
+        log.accepted.insert(key.clone(), id);
+        replayed += 1;
+    }
+
+    // The books: one charge per acknowledged message, nothing else; balance = sum of entries.
+    let ledger: Value = client
+        .get(format!("{}/admin/v1/customers/demo/ledger?limit=1000", server.base))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .expect("ledger")
+        .json()
+        .await
+        .expect("json");
+    let mut entries: Vec<Value> = ledger["entries"].as_array().cloned().unwrap_or_default();
+    let mut after = entries.last().and_then(|e| e["seq"].as_i64()).unwrap_or(0);
+    while ledger["next_after"].is_number() && entries.len() % 1000 == 0 {
+        let page: Value = client
+            .get(format!("{}/admin/v1/customers/demo/ledger?limit=1000&after={after}", server.base))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .expect("ledger")
+            .json()
+            .await
+            .expect("json");
+        let more = page["entries"].as_array().cloned().unwrap_or_default();
+        if more.is_empty() {
+            break;
+        }
+        after = more.last().and_then(|e| e["seq"].as_i64()).unwrap_or(after);
+        entries.extend(more);
+    }
+    let charged: Vec<String> = entries
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .filter_map(|e| e["message_id"].as_str().map(str::to_owned))
+        .collect();
+    let charged_set: BTreeSet<&String> = charged.iter().collect();
+    assert_eq!(charged.len(), charged_set.len(), "no message is charged twice");
+    let acknowledged: BTreeSet<&String> = log.accepted.values().collect();
+    assert_eq!(charged_set, acknowledged, "exactly the acknowledged messages are charged");
+
+    let balance: Value = client
+        .get(format!("{}/admin/v1/customers/demo/balance", server.base))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .expect("balance")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(balance["consistent"], json!(true), "{balance}");
+    let expected = 100_0000 - 450 * acknowledged.len() as i64; // in steps of ¥0.0001
+    assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
+    eprintln!(
+        "crash test: {before_restart} acknowledged before the kill, {} unanswered and retried ({replayed}), {} charged",
+        unanswered.len(),
+        charged.len()
+    );
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+}
