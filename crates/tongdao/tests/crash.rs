@@ -20,13 +20,21 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failing assertion must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 async fn start(data_dir: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
         .args(["serve", "--demo", "--data-dir"])
         .arg(data_dir)
         .args(["--http", &format!("127.0.0.1:{port}")])
@@ -44,6 +52,8 @@ async fn start(data_dir: &std::path::Path) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not become ready");
 }
 
@@ -151,7 +161,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice(
         .expect("json");
     let mut entries: Vec<Value> = ledger["entries"].as_array().cloned().unwrap_or_default();
     let mut after = entries.last().and_then(|e| e["seq"].as_i64()).unwrap_or(0);
-    while ledger["next_after"].is_number() && entries.len() % 1000 == 0 {
+    while ledger["next_after"].is_number() && entries.len().is_multiple_of(1000) {
         let page: Value = client
             .get(format!("{}/admin/v1/customers/demo/ledger?limit=1000&after={after}", server.base))
             .bearer_auth(&operator)
