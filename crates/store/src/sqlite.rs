@@ -153,7 +153,8 @@ impl SqliteStore {
             .name("store-checkpoint".into())
             .spawn(move || run_checkpointer(checkpointer, stop))
             .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
-        let readers = Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
+        let readers =
+            Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
         Ok(SqliteStore { path: path.to_owned(), writer, readers, closing })
     }
 

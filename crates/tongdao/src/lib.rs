@@ -7,9 +7,10 @@
 //! - [`gateway`]: open the data dir and store, start the HTTP edge and the sweeper, shut down gracefully;
 //! - [`demo`]: the idempotent demo customer;
 //! - [`files`]: secret files written with mode 0600;
-//! - [`bench`]: `tongdao bench http`.
+//! - [`bench`]: `tongdao bench http`; [`bench_accept`]: `tongdao bench accept`.
 
 pub mod bench;
+pub mod bench_accept;
 pub mod config;
 pub mod demo;
 pub mod files;

@@ -111,6 +111,8 @@ enum KeyCommand {
 enum BenchCommand {
     /// Single-recipient POST /v1/messages over keep-alive connections.
     Http(bench::HttpBenchArgs),
+    /// The accept path without HTTP, on a fresh temporary data directory.
+    Accept(tongdao::bench_accept::AcceptBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -149,6 +151,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let report = bench::run_http(args).await?;
         println!("{report}");
         println!("{}", report.to_json());
+        return Ok(());
+    }
+    if let Command::Bench { command: BenchCommand::Accept(args) } = cli.command {
+        println!("{}", tongdao::bench_accept::run_accept(args).await?);
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref(), &overrides)?;

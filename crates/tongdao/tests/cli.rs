@@ -1,0 +1,117 @@
+//! The binary as an operator uses it: migrations, the printed default config, the admin
+//! verbs on the database, and a clean exit on SIGTERM.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn tongdao(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("TONGDAO_LOG__LEVEL", "warn")
+        .output()
+        .expect("runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn migrate_applies_once_and_config_default_prints_a_valid_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let first = tongdao(&data, &["migrate"]);
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration(s)"), "{first:?}");
+    let second = tongdao(&data, &["migrate"]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
+
+    let printed = tongdao(&data, &["config", "default"]);
+    let text = String::from_utf8_lossy(&printed.stdout).to_string();
+    assert!(text.contains("http = \"127.0.0.1:8080\"") && text.contains("# "), "commented: {text}");
+    let file = dir.path().join("tongdao.toml");
+    std::fs::write(&file, text.replace("127.0.0.1:8080", "127.0.0.1:0")).expect("write");
+    let with_file = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(["--config"])
+        .arg(&file)
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert!(with_file.status.success(), "the printed file loads: {}", String::from_utf8_lossy(&with_file.stderr));
+}
+
+#[test]
+fn the_admin_verbs_work_on_the_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let created = json(&tongdao(&data, &["customer", "create", "acme", "--contact", "ops@acme.example"]));
+    assert!(created["id"].as_str().is_some_and(|id| id.starts_with("cus_")));
+    let topped = json(&tongdao(&data, &["topup", "acme", "12.5", "--reference", "tx-1"]));
+    assert_eq!(topped["balance"], "12.5000");
+    let again = json(&tongdao(&data, &["topup", "acme", "12.5", "--reference", "tx-1"]));
+    assert_eq!(again["balance"], "12.5000", "a reference tops up once");
+    let bad = tongdao(&data, &["topup", "acme", "1.23456"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("4 decimals"));
+    let key = json(&tongdao(&data, &["key", "create", "acme", "--label", "ci"]));
+    assert!(key["secret"].as_str().is_some_and(|s| s.starts_with("tdk_")));
+    let listed = json(&tongdao(&data, &["key", "list", "acme"]));
+    assert_eq!(listed["keys"][0]["label"], "ci");
+    assert!(
+        !String::from_utf8_lossy(&tongdao(&data, &["key", "list", "acme"]).stdout).contains("tdk_"),
+        "secrets are never listed"
+    );
+    let revoked = json(&tongdao(&data, &["key", "revoke", "acme", key["id"].as_str().expect("id")]));
+    assert_eq!(revoked["revoked"], true);
+    let customers = json(&tongdao(&data, &["customer", "list"]));
+    assert_eq!(customers["customers"][0]["balance"], "12.5000");
+    let token = data.join("operator.token");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&token).expect("token").permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(["serve", "--demo", "--http", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("operator token:") && stdout.contains("demo API key") && stdout.contains("listening on"),
+        "{stdout}"
+    );
+}
