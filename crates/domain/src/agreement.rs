@@ -169,6 +169,24 @@ pub struct Agreement {
 }
 
 impl Agreement {
+    /// A new, unsigned and unaccepted agreement; the store numbers its version.
+    pub fn draft(customer_id: &str, terms: AgreementTerms, now_ms: i64) -> Agreement {
+        Agreement {
+            id: crate::id::new_id("agr"),
+            customer_id: customer_id.to_owned(),
+            version: 0,
+            terms,
+            signed_at: None,
+            accepted_at: None,
+            accepted_terms_version: None,
+            suspended_at: None,
+            suspension_reason: None,
+            terminated_at: None,
+            termination_reason: None,
+            created_at: now_ms,
+        }
+    }
+
     pub fn is_accepted(&self) -> bool {
         self.accepted_at.is_some() && self.accepted_terms_version.as_deref() == Some(self.terms.terms_version.as_str())
     }
@@ -344,20 +362,7 @@ mod tests {
     }
 
     fn agreement() -> Agreement {
-        Agreement {
-            id: "agr_x".into(),
-            customer_id: "cus_x".into(),
-            version: 1,
-            terms: terms(),
-            signed_at: None,
-            accepted_at: None,
-            accepted_terms_version: None,
-            suspended_at: None,
-            suspension_reason: None,
-            terminated_at: None,
-            termination_reason: None,
-            created_at: 0,
-        }
+        Agreement::draft("cus_x", terms(), 0)
     }
 
     fn at(s: &str) -> i64 {

@@ -120,20 +120,7 @@ impl Platform {
     pub async fn create_agreement(&self, customer: &str, terms: AgreementTerms) -> Result<Agreement, Rejection> {
         terms.validate()?;
         let customer = self.customer(customer).await?;
-        let agreement = Agreement {
-            id: tongdao_domain::id::new_id("agr"),
-            customer_id: customer.id.clone(),
-            version: 0,
-            terms,
-            signed_at: None,
-            accepted_at: None,
-            accepted_terms_version: None,
-            suspended_at: None,
-            suspension_reason: None,
-            terminated_at: None,
-            termination_reason: None,
-            created_at: self.now_ms(),
-        };
+        let agreement = Agreement::draft(&customer.id, terms, self.now_ms());
         let stored = self.store().create_agreement(agreement).await.map_err(rejection_from_store)?;
         self.cache().forget_profile(&customer.id);
         Ok(stored)

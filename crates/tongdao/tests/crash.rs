@@ -150,33 +150,20 @@ async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice(
     }
 
     // The books: one charge per acknowledged message, nothing else; balance = sum of entries.
-    let ledger: Value = client
-        .get(format!("{}/admin/v1/customers/demo/ledger?limit=1000", server.base))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("json");
-    let mut entries: Vec<Value> = ledger["entries"].as_array().cloned().unwrap_or_default();
-    let mut after = entries.last().and_then(|e| e["seq"].as_i64()).unwrap_or(0);
-    while ledger["next_after"].is_number() && entries.len().is_multiple_of(1000) {
-        let page: Value = client
-            .get(format!("{}/admin/v1/customers/demo/ledger?limit=1000&after={after}", server.base))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .expect("ledger")
-            .json()
-            .await
-            .expect("json");
+    let admin_get = |path: String| {
+        let request = client.get(format!("{}/admin/v1{path}", server.base)).bearer_auth(&operator);
+        async move { request.send().await.expect("sent").json::<Value>().await.expect("json") }
+    };
+    let mut entries: Vec<Value> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = admin_get(format!("/customers/demo/ledger?limit=1000&after={after}")).await;
         let more = page["entries"].as_array().cloned().unwrap_or_default();
-        if more.is_empty() {
-            break;
-        }
         after = more.last().and_then(|e| e["seq"].as_i64()).unwrap_or(after);
         entries.extend(more);
+        if page["next_after"].is_null() {
+            break;
+        }
     }
     let charged: Vec<String> = entries
         .iter()
@@ -188,15 +175,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice(
     let acknowledged: BTreeSet<&String> = log.accepted.values().collect();
     assert_eq!(charged_set, acknowledged, "exactly the acknowledged messages are charged");
 
-    let balance: Value = client
-        .get(format!("{}/admin/v1/customers/demo/balance", server.base))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .expect("balance")
-        .json()
-        .await
-        .expect("json");
+    let balance = admin_get("/customers/demo/balance".to_owned()).await;
     assert_eq!(balance["consistent"], json!(true), "{balance}");
     let expected = 100_0000 - 450 * acknowledged.len() as i64; // in steps of ¥0.0001
     assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
