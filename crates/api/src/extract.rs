@@ -83,15 +83,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        let field = if path == "." || path.is_empty() { missing_or_unknown_field(&message) } else { Some(path) };
+        let field = if path == "." || path.is_empty() { field_named_in(&message) } else { Some(path) };
         invalid(message, field)
     })?;
     deserializer.end().map_err(|e| invalid(e.to_string(), None))?;
     Ok(value)
 }
 
-/// serde names the field in "missing field `x`" and "unknown field `x`" messages.
-fn missing_or_unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
-    rest.split('`').next().map(str::to_owned)
+/// serde names the field in messages such as "missing field `x`", "unknown field `x`" and
+/// "duplicate field `x`".
+pub fn field_named_in(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("field `")?;
+    rest.split('`').next().filter(|f| !f.is_empty()).map(str::to_owned)
 }

@@ -168,8 +168,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let body = axum::body::to_bytes(std::mem::take(response.body_mut()), 4096).await.unwrap_or_default();
         let message = String::from_utf8_lossy(&body).trim().to_owned();
-        let rejection =
-            Rejection::new(code_for_status(status), if message.is_empty() { status.to_string() } else { message });
+        let field = crate::extract::field_named_in(&message);
+        let message = if message.is_empty() { status.to_string() } else { message };
+        let rejection = Rejection { code: code_for_status(status), message, field };
         let mut rewritten = ApiError(rejection).into_response();
         *rewritten.status_mut() = status;
         response = rewritten;

@@ -77,6 +77,12 @@ impl AgreementTerms {
         if self.terms_version.trim().is_empty() || self.terms_version.len() > 64 {
             return Err(Rejection::invalid("terms_version", "terms_version must be 1-64 characters"));
         }
+        if !(EARLIEST_EFFECTIVE_YEAR..=LATEST_EFFECTIVE_YEAR).contains(&self.effective_from.year()) {
+            return Err(Rejection::invalid(
+                "effective_from",
+                format!("effective_from must be a date from {EARLIEST_EFFECTIVE_YEAR} to {LATEST_EFFECTIVE_YEAR}"),
+            ));
+        }
         if !(1..=50).contains(&self.term_years) {
             return Err(Rejection::invalid("term_years", "term_years must be 1-50"));
         }
@@ -105,17 +111,20 @@ impl AgreementTerms {
 
     /// 00:00 CST on the anniversary `term_years` later (29 February falls back to the 28th).
     pub fn ends_at_ms(&self) -> i64 {
-        let year = self.effective_from.year() + self.term_years as i32;
+        let year = self.effective_from.year().saturating_add(i32::try_from(self.term_years).unwrap_or(i32::MAX));
         let month: Month = self.effective_from.month();
-        let mut day = self.effective_from.day();
-        loop {
-            if let Ok(end) = Date::from_calendar_date(year, month, day) {
-                return date_start_ms(end);
-            }
-            day -= 1;
-        }
+        // The same day of the month, or the month's last day (29 February → 28).
+        (1..=self.effective_from.day())
+            .rev()
+            .find_map(|day| Date::from_calendar_date(year, month, day).ok())
+            .map_or(i64::MAX, date_start_ms)
     }
 }
+
+/// The dates an agreement may start on: anything else is a typo, and far dates would
+/// overflow the term arithmetic.
+pub const EARLIEST_EFFECTIVE_YEAR: i32 = 2000;
+pub const LATEST_EFFECTIVE_YEAR: i32 = 2100;
 
 fn date_start_ms(date: Date) -> i64 {
     let days = i64::from(date.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day());
@@ -378,8 +387,12 @@ mod tests {
         let t = terms();
         assert_eq!(t.starts_at_ms(), at("2026-01-01T00:00:00+08:00"));
         assert_eq!(t.ends_at_ms(), at("2027-01-01T00:00:00+08:00"));
-        let leap = AgreementTerms { effective_from: time::macros::date!(2028 - 02 - 29), ..t };
+        let leap = AgreementTerms { effective_from: time::macros::date!(2028 - 02 - 29), ..t.clone() };
         assert_eq!(leap.ends_at_ms(), at("2029-02-28T00:00:00+08:00"));
+        // Regression: a date near the end of the calendar once looped forever here.
+        let far = AgreementTerms { effective_from: time::macros::date!(9999 - 06 - 01), term_years: 50, ..t };
+        assert_eq!(far.ends_at_ms(), i64::MAX);
+        assert_eq!(far.validate().err().and_then(|r| r.field).as_deref(), Some("effective_from"));
     }
 
     #[test]

@@ -56,9 +56,14 @@ pub fn rfc3339(ms: i64) -> String {
     }
 }
 
-/// Parses an RFC 3339 time into epoch milliseconds.
+/// Parses an RFC 3339 time into epoch milliseconds; only years 1970 to 9999, which are the
+/// times [`rfc3339`] can render back.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    let utc = t.checked_to_offset(time::UtcOffset::UTC)?;
+    if !(1970..=9999).contains(&utc.year()) {
+        return None;
+    }
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -74,5 +79,8 @@ mod tests {
         assert_eq!(parse_rfc3339(&text), Some(ms));
         assert_eq!(parse_rfc3339("2026-11-18T19:06:40.123+08:00"), Some(ms));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        // Regression: a time in year 10000 was accepted and then rendered as "".
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59-23:59"), None);
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), None);
     }
 }

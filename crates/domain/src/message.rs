@@ -12,6 +12,8 @@ pub const MAX_CLIENT_REF_CHARS: usize = 64;
 pub const MAX_CALLBACK_URL_BYTES: usize = 2048;
 /// How far ahead `send_at` may be.
 pub const MAX_SCHEDULE_AHEAD_MS: i64 = 30 * 24 * 3600 * 1000;
+/// How far after `send_at` (or now) `valid_until` may be.
+pub const MAX_VALIDITY_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Segments per message unless the agreement says otherwise.
 pub const DEFAULT_MAX_SEGMENTS: u32 = 10;
 

@@ -6,6 +6,10 @@ use crate::money::Money;
 use crate::msisdn::Msisdn;
 use crate::numbering::Carrier;
 
+/// The highest price of one segment: ¥1000. It keeps a request's total (1000 recipients ×
+/// 255 segments) far inside `i64` micro-units.
+pub const MAX_SEGMENT_PRICE: Money = Money::from_micros(1000 * crate::money::MICROS_PER_UNIT);
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tariff {
@@ -34,8 +38,8 @@ pub enum TariffError {
     RuleTarget(usize),
     #[error("rules[{0}]: prefix must be 1-15 digits, optionally after +")]
     Prefix(usize),
-    #[error("prices cannot be negative")]
-    NegativePrice,
+    #[error("prices must be from 0 to 1000.0000 per segment")]
+    PriceRange,
     #[error("at most 1000 rules")]
     TooManyRules,
 }
@@ -56,12 +60,13 @@ impl Tariff {
         if self.rules.len() > 1000 {
             return Err(TariffError::TooManyRules);
         }
-        if self.default.is_some_and(Money::is_negative) {
-            return Err(TariffError::NegativePrice);
+        let in_range = |price: Money| !price.is_negative() && price <= MAX_SEGMENT_PRICE;
+        if !self.default.is_none_or(in_range) {
+            return Err(TariffError::PriceRange);
         }
         for (i, rule) in self.rules.iter_mut().enumerate() {
-            if rule.price.is_negative() {
-                return Err(TariffError::NegativePrice);
+            if !in_range(rule.price) {
+                return Err(TariffError::PriceRange);
             }
             match (&rule.carrier, &mut rule.prefix) {
                 (Some(_), None) => {}
@@ -144,6 +149,8 @@ mod tests {
         let bad = TariffRule { carrier: None, prefix: Some("86a".into()), price: Money::ZERO };
         assert_eq!(Tariff { default: None, rules: vec![bad] }.validated(), Err(TariffError::Prefix(0)));
         let negative = Tariff { default: Some(money("-1")), rules: vec![] };
-        assert_eq!(negative.validated(), Err(TariffError::NegativePrice));
+        assert_eq!(negative.validated(), Err(TariffError::PriceRange));
+        let huge = Tariff { default: Some(money("1000.0001")), rules: vec![] };
+        assert_eq!(huge.validated(), Err(TariffError::PriceRange));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use tongdao_domain::message::{
     MAX_CALLBACK_URL_BYTES, MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS,
-    MAX_TEXT_BYTES,
+    MAX_TEXT_BYTES, MAX_VALIDITY_MS,
 };
 use tongdao_domain::{ErrorCode, MessageStatus, Money, Msisdn, Rejection, Text};
 use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage};
@@ -102,7 +102,7 @@ impl Platform {
     pub async fn quote(&self, customer_id: &str, submission: &Submission) -> Result<Quote, Rejection> {
         let now = self.now_ms();
         let priced = self.price(customer_id, submission, now).await?;
-        let mut quote = response(&priced, submission.partial);
+        let mut quote = response(&priced, submission.partial)?;
         quote.messages.iter_mut().for_each(|m| m.id = None);
         Ok(quote)
     }
@@ -146,7 +146,7 @@ impl Platform {
             ));
         }
         let priced = self.price(customer_id, &submission, now).await?;
-        let answer = response(&priced, submission.partial);
+        let answer = response(&priced, submission.partial)?;
         let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
         let idempotency = match idempotency_key {
             Some(key) => {
@@ -282,10 +282,13 @@ impl Platform {
     }
 }
 
-fn response(priced: &Priced, partial: bool) -> AcceptResponse {
+fn response(priced: &Priced, partial: bool) -> Result<AcceptResponse, Rejection> {
     let messages: Vec<AcceptedMessage> = priced.messages.iter().map(|(shown, _)| shown.clone()).collect();
-    let total_price = messages.iter().fold(Money::ZERO, |sum, m| sum.checked_add(m.price).unwrap_or(sum));
-    AcceptResponse { messages, total_price, rejected: partial.then(|| priced.rejected.clone()) }
+    let total_price = messages
+        .iter()
+        .try_fold(Money::ZERO, |sum, m| sum.checked_add(m.price))
+        .ok_or_else(|| Rejection::invalid("to", "the request's total price is out of range"))?;
+    Ok(AcceptResponse { messages, total_price, rejected: partial.then(|| priced.rejected.clone()) })
 }
 
 /// Counts, sizes and times, before anything is looked up.
@@ -329,8 +332,12 @@ fn check_shape(s: &Submission, now: i64) -> Result<(), Rejection> {
         if until <= now {
             return Err(Rejection::invalid("valid_until", "valid_until must be in the future"));
         }
-        if s.send_at.is_some_and(|at| until <= at) {
+        let start = s.send_at.unwrap_or(now).max(now);
+        if until <= start {
             return Err(Rejection::invalid("valid_until", "valid_until must be after send_at"));
+        }
+        if until > start + MAX_VALIDITY_MS {
+            return Err(Rejection::invalid("valid_until", "valid_until may be at most 30 days after sending"));
         }
     }
     Ok(())

@@ -43,6 +43,7 @@ pub async fn ensure_operator_token(platform: &Platform, config: &Config) -> anyh
 pub struct Gateway {
     pub addr: SocketAddr,
     pub platform: Platform,
+    ready: Arc<std::sync::atomic::AtomicBool>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -63,6 +64,9 @@ impl Gateway {
             .with_context(|| format!("cannot listen on {}", config.http))?;
         let addr = listener.local_addr()?;
         let state = AppState::new(platform.clone());
+        // Not ready until the caller says so (after `--demo` has written its files).
+        state.ready.store(false, Ordering::Relaxed);
+        let ready = state.ready.clone();
         let router = tongdao_api::router(state.clone());
         let (shutdown, mut stop) = watch::channel(false);
 
@@ -81,7 +85,12 @@ impl Gateway {
             sweeper.abort();
             Ok(())
         });
-        Ok(Gateway { addr, platform, shutdown, task })
+        Ok(Gateway { addr, platform, ready, shutdown, task })
+    }
+
+    /// `/readyz` answers 200 from now on (until shutdown begins).
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
     }
 
     /// Stops accepting, lets in-flight requests finish and commit, and waits.

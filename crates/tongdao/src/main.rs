@@ -168,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let key = demo::ensure_demo(&gateway.platform, &config).await?;
                 println!("demo API key ({}): {key}", config.demo_key_path().display());
             }
+            gateway.mark_ready();
             println!("listening on http://{}", gateway.addr);
             gateway.run_until_signal().await
         }

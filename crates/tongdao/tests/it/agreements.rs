@@ -115,3 +115,18 @@ async fn agreements_keep_every_field_and_refuse_retention_below_six_months() {
         gw.admin(Method::POST, &format!("/customers/{id}/agreements"), Some(json!({"term_years": 1}))).await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
 }
+
+#[tokio::test]
+async fn effective_dates_outside_2000_to_2100_are_refused() {
+    // Regression: 9999-06-01 made the term arithmetic loop forever and hung the server.
+    let gw = TestGateway::spawn().await;
+    let (id, _) = gw.create_customer("alice").await;
+    for date in ["9999-06-01", "1999-12-31", "2101-01-01", "-0001-01-01", "0000-01-01"] {
+        let mut terms = TestGateway::terms(TODAY);
+        terms["effective_from"] = json!(date);
+        let (status, body) = gw.admin(Method::POST, &format!("/customers/{id}/agreements"), Some(terms)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{date}: {body}");
+    }
+    let (status, _) = gw.request(None, Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK, "the server still answers");
+}

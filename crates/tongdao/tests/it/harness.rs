@@ -51,6 +51,7 @@ impl TestGateway {
     pub async fn spawn_in(dir: tempfile::TempDir, config: Config) -> TestGateway {
         let clock = FixedClock::at(noon(TODAY));
         let gateway = Gateway::start_with_clock(&config, Arc::new(clock.clone())).await.expect("gateway starts");
+        gateway.mark_ready();
         let base = format!("http://{}", gateway.addr);
         let operator_token =
             std::fs::read_to_string(config.operator_token_path()).expect("token file").trim().to_owned();

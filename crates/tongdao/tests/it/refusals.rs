@@ -306,3 +306,24 @@ async fn no_refusal_stores_or_charges_anything() {
     assert_eq!(list["messages"], json!([]));
     assert_eq!(gw.balance(&alice).await, "0.0400");
 }
+
+#[tokio::test]
+async fn tariff_prices_are_capped_so_totals_cannot_overflow() {
+    // Regression: a ¥1,000,000,000 default price made a 1000-recipient quote wrap around and
+    // the send answer 500.
+    let gw = TestGateway::spawn().await;
+    let alice = gw.onboard("alice", "100").await;
+    let (status, body) =
+        gw.admin(Method::PUT, &format!("/customers/{}/tariff", alice.id), Some(json!({"default": "1000000000"}))).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let (status, _) =
+        gw.admin(Method::PUT, &format!("/customers/{}/tariff", alice.id), Some(json!({"default": "1000"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let to: Vec<String> = (0..1000).map(|i| format!("1380013{i:04}")).collect();
+    let (status, body) =
+        gw.as_customer(&alice.key, Method::POST, "/quote", Some(json!({"to": to, "text": ascii(1530)}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_price"], "10000000.0000");
+    let (status, body) = gw.send(&alice, json!({"to": to, "text": ascii(1530)})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::PAYMENT_REQUIRED, "insufficient_balance"));
+}

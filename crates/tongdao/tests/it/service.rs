@@ -46,3 +46,21 @@ async fn accepted_messages_survive_a_graceful_restart() {
     assert_eq!((status, message["status"].as_str()), (StatusCode::OK, Some("queued")));
     assert_eq!(again.balance(&alice).await, "9.9550");
 }
+
+#[tokio::test]
+async fn readiness_waits_until_the_node_says_it_is_ready() {
+    // Regression: `serve --demo` answered /readyz before demo.key was written.
+    let dir = tempfile::tempdir().expect("dir");
+    let config = tongdao::config::Config {
+        data_dir: dir.path().join("data"),
+        http: "127.0.0.1:0".parse().expect("addr"),
+        ..tongdao::config::Config::default()
+    };
+    let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
+    let url = format!("http://{}/readyz", gateway.addr);
+    let status = reqwest::get(&url).await.expect("answer").status();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    gateway.mark_ready();
+    assert_eq!(reqwest::get(&url).await.expect("answer").status(), StatusCode::OK);
+    gateway.shutdown().await.expect("stops");
+}
