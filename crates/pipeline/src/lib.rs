@@ -94,6 +94,7 @@ pub fn rejection_from_store(error: StoreError) -> Rejection {
         ),
         StoreError::Refused(rejection) => rejection,
         StoreError::Closed => Rejection::new(ErrorCode::Unavailable, "the server is shutting down; retry"),
+        StoreError::Aborted => Rejection::new(ErrorCode::Unavailable, "nothing was stored; retry"),
         StoreError::Backend(detail) => {
             tracing::error!(%detail, "storage error");
             Rejection::internal()

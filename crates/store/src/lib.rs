@@ -47,6 +47,10 @@ pub enum StoreError {
     Refused(Rejection),
     #[error("the store is shutting down")]
     Closed,
+    /// Another write in the same group commit failed half-way, so the batch was rolled
+    /// back; nothing of this request was stored. Retrying is safe.
+    #[error("the write was rolled back with its batch; retry")]
+    Aborted,
     #[error("storage error: {0}")]
     Backend(String),
 }

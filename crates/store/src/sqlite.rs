@@ -220,46 +220,46 @@ fn run_checkpointer(conn: Connection, closing: Arc<AtomicBool>) {
     }
 }
 
+/// Runs a batch of jobs in one transaction and answers them after the commit.
+///
+/// Jobs check before they write (balance, idempotency, existence), so a job that fails has
+/// normally changed nothing and the others commit as usual. That lets the batch run without
+/// a SAVEPOINT per job, whose statement journal cost a sixth of the writer's time. A job that
+/// fails after writing (an I/O error, a bug) spoils the batch: it is rolled back whole and
+/// every job in it answered `Aborted`, which callers see as "retry".
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
-    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = backend(e);
-        for job in batch.drain(..) {
-            // Run nothing: answer with the error through a no-op connection use.
-            let (_, reply) = (true, Box::new(|_: Result<(), StoreError>| {}) as Reply);
-            drop(job);
-            replies.push(reply);
-        }
-        tracing::error!(%error, "cannot begin a write transaction");
+        tracing::error!(error = %e, "cannot begin a write transaction; the batch is refused");
+        batch.clear(); // each dropped job drops its reply channel: its caller gets an error
         return;
     }
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut spoiled = false;
     for job in batch.drain(..) {
-        let savepoint = conn.prepare_cached("SAVEPOINT job").and_then(|mut s| s.execute([]));
-        if let Err(e) = savepoint {
-            tracing::error!(error = %e, "cannot open a savepoint");
-        }
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)));
-        let keep = match &outcome {
-            Ok((ok, _)) => *ok,
-            Err(_) => {
-                tracing::error!("a store job panicked; its writes are rolled back");
-                false
+        let before = conn.total_changes();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
+            Ok((ok, reply)) => {
+                spoiled |= !ok && conn.total_changes() != before;
+                replies.push(reply);
             }
-        };
-        if !keep {
-            let _ = conn.execute_batch("ROLLBACK TO job");
-        }
-        let _ = conn.prepare_cached("RELEASE job").and_then(|mut s| s.execute([]));
-        if let Ok((_, reply)) = outcome {
-            replies.push(reply);
+            Err(_) => {
+                tracing::error!("a store job panicked");
+                spoiled |= conn.total_changes() != before;
+            }
         }
     }
-    let committed = match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!(error = %e, "commit failed; every job in the batch is refused");
-            Err(backend(e))
+    let committed = if spoiled {
+        tracing::error!("a job failed after writing; the whole batch is rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
+        Err(StoreError::Aborted)
+    } else {
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %e, "commit failed; every job in the batch is refused");
+                Err(backend(e))
+            }
         }
     };
     for reply in replies {
@@ -1050,6 +1050,69 @@ mod tests {
     /// The sweeper runs every second on the writer thread: its queries must use the partial
     /// indexes, never scan the messages table (a regression made the accept path slow down as
     /// the table grew).
+    fn job(
+        f: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<StoreResult<()>>) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        (job, rx)
+    }
+
+    fn insert_customer(conn: &Connection, name: &str) -> StoreResult<()> {
+        conn.execute(
+            "INSERT INTO customers (id, name, address, contact, created_at) VALUES (?1, ?1, '', '', 0)",
+            [name],
+        )?;
+        Ok(())
+    }
+
+    fn customers(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0)).unwrap_or(-1)
+    }
+
+    #[test]
+    fn a_job_that_fails_before_writing_leaves_the_rest_of_the_batch_committed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = connect(&dir.path().join("t.db")).expect("open");
+        migrate_connection(&mut conn).expect("migrate");
+        let (a, ra) = job(|c| insert_customer(c, "a"));
+        let (b, rb) = job(|_| Err(StoreError::NotFound));
+        let (c, rc) = job(|c| insert_customer(c, "c"));
+        commit_batch(&conn, &mut vec![a, b, c]);
+        assert_eq!(ra.blocking_recv().ok(), Some(Ok(())));
+        assert_eq!(rb.blocking_recv().ok(), Some(Err(StoreError::NotFound)));
+        assert_eq!(rc.blocking_recv().ok(), Some(Ok(())));
+        assert_eq!(customers(&conn), 2);
+    }
+
+    #[test]
+    fn a_job_that_fails_after_writing_rolls_the_whole_batch_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = connect(&dir.path().join("t.db")).expect("open");
+        migrate_connection(&mut conn).expect("migrate");
+        let (a, ra) = job(|c| insert_customer(c, "a"));
+        let (b, rb) = job(|c| {
+            insert_customer(c, "b")?;
+            Err(StoreError::Backend("failed half-way".into()))
+        });
+        let (p, rp) = job(|c| {
+            insert_customer(c, "p")?;
+            panic!("a bug");
+        });
+        commit_batch(&conn, &mut vec![a, b, p]);
+        assert_eq!(ra.blocking_recv().ok(), Some(Err(StoreError::Aborted)), "the innocent job is told to retry");
+        assert_eq!(rb.blocking_recv().ok(), Some(Err(StoreError::Aborted)));
+        assert!(rp.blocking_recv().is_err(), "the panicked job's reply channel is dropped");
+        assert_eq!(customers(&conn), 0, "nothing of the batch is committed");
+    }
+
     #[test]
     fn sweep_queries_use_their_partial_indexes() {
         let dir = tempfile::tempdir().expect("dir");
