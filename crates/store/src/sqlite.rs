@@ -36,11 +36,13 @@ pub struct SqliteOptions {
     pub queue: usize,
     /// Idle reader connections kept.
     pub readers: usize,
+    /// The WAL is emptied (between two group commits) once it is larger than this.
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { max_batch: 1024, queue: 8192, readers: 4 }
+        SqliteOptions { max_batch: 1024, queue: 8192, readers: 4, wal_limit_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -144,7 +146,11 @@ impl SqliteStore {
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, jobs, max_batch))
+            .spawn({
+                let wal = wal_path(path);
+                let limit = options.wal_limit_bytes;
+                move || run_writer(conn, jobs, max_batch, &wal, limit)
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let closing = Arc::new(AtomicBool::new(false));
         let checkpointer = connect(path)?;
@@ -191,7 +197,13 @@ impl SqliteStore {
     }
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize, wal: &Path, wal_limit: u64) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -202,6 +214,7 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize)
             }
         }
         commit_batch(&conn, &mut batch);
+        bound_wal(&conn, wal, wal_limit);
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "final checkpoint failed; the WAL is replayed at the next start");
@@ -209,14 +222,28 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize)
     tracing::debug!("store writer stopped: every sender is gone");
 }
 
-/// Copies committed WAL frames into the database file a few times a second. PASSIVE never
-/// blocks the writer or readers; what it cannot copy now it copies next time.
+/// Copies committed WAL frames into the database file a few times a second, off the
+/// writer's thread. PASSIVE never blocks the writer or readers.
 fn run_checkpointer(conn: Connection, closing: Arc<AtomicBool>) {
     while !closing.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(250));
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "checkpoint failed; will retry");
         }
+    }
+}
+
+/// Under a steady stream of commits a PASSIVE checkpoint never catches up with the WAL's end,
+/// and the WAL only starts over once one has: alone, it lets the WAL grow without bound (3 GB
+/// after a minute of load). So when the WAL is past the limit, the writer itself, between two
+/// group commits, runs a TRUNCATE checkpoint: it copies the few frames PASSIVE has not yet
+/// copied and empties the WAL.
+fn bound_wal(conn: &Connection, wal: &Path, limit_bytes: u64) {
+    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    if size > limit_bytes
+        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    {
+        tracing::warn!(error = %e, size, "could not empty the WAL; will retry after the next commit");
     }
 }
 
@@ -1111,6 +1138,74 @@ mod tests {
         assert_eq!(rb.blocking_recv().ok(), Some(Err(StoreError::Aborted)));
         assert!(rp.blocking_recv().is_err(), "the panicked job's reply channel is dropped");
         assert_eq!(customers(&conn), 0, "nothing of the batch is committed");
+    }
+
+    /// The largest WAL seen while 32 tasks accept messages for a second and a half.
+    async fn largest_wal_under_load(wal_limit_bytes: u64) -> u64 {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let options = SqliteOptions { wal_limit_bytes, ..SqliteOptions::default() };
+        let store = Arc::new(SqliteStore::open_with(&path, options).expect("open"));
+        let customer = NewCustomer {
+            id: "cus_1".into(),
+            name: "c".into(),
+            address: String::new(),
+            contact: String::new(),
+            created_at: 0,
+        };
+        store.create_customer(customer).await.expect("customer");
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        let mut tasks = Vec::new();
+        for task in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0;
+                while std::time::Instant::now() < deadline {
+                    n += 1;
+                    let message = NewMessage {
+                        id: format!("msg_{task:04}_{n:08}"),
+                        recipient: "+8613800138000".into(),
+                        carrier: None,
+                        sender: None,
+                        text: "x".repeat(300),
+                        encoding: "gsm7".into(),
+                        segments: 2,
+                        price: Money::ZERO,
+                        status: MessageStatus::Queued,
+                        client_ref: None,
+                        callback_url: None,
+                        send_at: None,
+                        valid_until: None,
+                    };
+                    let batch = AcceptBatch {
+                        customer_id: "cus_1".into(),
+                        messages: vec![message],
+                        idempotency: None,
+                        now_ms: 0,
+                    };
+                    store.accept(batch).await.expect("accepted");
+                }
+            }));
+        }
+        let wal = wal_path(&path);
+        let mut largest = 0;
+        while std::time::Instant::now() < deadline {
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        largest
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_a_stream_of_commits() {
+        // Regression: with PASSIVE checkpoints only, a steady stream of commits grew the WAL
+        // to gigabytes (3 GB after a minute of load).
+        let limit = 2 * 1024 * 1024;
+        let largest = largest_wal_under_load(limit).await;
+        assert!(largest <= limit + 1024 * 1024, "the WAL reached {largest} bytes");
     }
 
     #[test]
