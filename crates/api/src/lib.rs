@@ -6,7 +6,8 @@
 //! - [`extract`]: bearer authentication and the JSON body reader (capped, with field-named errors);
 //! - [`error`]: a [`tongdao_domain::Rejection`] as `{"error": {"code", "message", "field"?}}`;
 //! - [`views`]: the JSON shapes of records;
-//! - [`service`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`service`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`;
+//! - [`listener`]: the TCP listener with a cap on open connections.
 //!
 //! # Must never
 //! Contain SQL or business rules: every handler translates and calls [`tongdao_pipeline::Platform`].
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod customer;
 pub mod error;
 pub mod extract;
+pub mod listener;
 pub mod service;
 pub mod views;
 

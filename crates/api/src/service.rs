@@ -120,6 +120,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
     for (code, n) in p.rejections() {
         let _ = writeln!(out, "tongdao_rejections_total{{code=\"{code}\"}} {n}");
     }
+    let store = state.platform.store().write_stats();
+    counter(&mut out, "tongdao_store_commits_total", "Write transactions committed (one fsync each).", store.commits);
+    counter(
+        &mut out,
+        "tongdao_store_jobs_total",
+        "Writes handed to the store; jobs / commits is the group-commit factor.",
+        store.jobs,
+    );
+    counter(
+        &mut out,
+        "tongdao_store_wal_truncations_total",
+        "Times the writer emptied the WAL.",
+        store.wal_truncations,
+    );
     let h = &state.http_metrics;
     let _ = writeln!(
         out,

@@ -62,6 +62,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the store can read and its writer is running.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Counters of the write path since start.
+    fn write_stats(&self) -> WriteStats;
+
     // Customers
     async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer>;
     /// By id (`cus_…`) or by name.

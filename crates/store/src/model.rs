@@ -188,3 +188,11 @@ pub struct SweepReport {
     pub released: u32,
     pub expired: u32,
 }
+
+/// Group commit at work: `jobs / commits` is the mean number of writes sharing one fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub jobs: u64,
+    pub wal_truncations: u64,
+}

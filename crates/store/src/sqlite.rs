@@ -11,7 +11,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +55,14 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// Tells the checkpointer thread to stop when the store is dropped.
     closing: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    wal_truncations: AtomicU64,
 }
 
 impl Drop for SqliteStore {
@@ -143,13 +151,15 @@ impl SqliteStore {
         // the WAL back into the database file.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
+        let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn({
                 let wal = wal_path(path);
                 let limit = options.wal_limit_bytes;
-                move || run_writer(conn, jobs, max_batch, &wal, limit)
+                let counters = counters.clone();
+                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters)
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let closing = Arc::new(AtomicBool::new(false));
@@ -161,7 +171,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
         let readers =
             Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
-        Ok(SqliteStore { path: path.to_owned(), writer, readers, closing })
+        Ok(SqliteStore { path: path.to_owned(), writer, readers, closing, counters })
     }
 
     async fn write<T: Send + 'static>(
@@ -203,7 +213,14 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize, wal: &Path, wal_limit: u64) {
+fn run_writer(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wal: &Path,
+    wal_limit: u64,
+    counters: &Counters,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -213,8 +230,12 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize,
                 Err(_) => break,
             }
         }
+        counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
         commit_batch(&conn, &mut batch);
-        bound_wal(&conn, wal, wal_limit);
+        if bound_wal(&conn, wal, wal_limit) {
+            counters.wal_truncations.fetch_add(1, Ordering::Relaxed);
+        }
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "final checkpoint failed; the WAL is replayed at the next start");
@@ -238,12 +259,17 @@ fn run_checkpointer(conn: Connection, closing: Arc<AtomicBool>) {
 /// after a minute of load). So when the WAL is past the limit, the writer itself, between two
 /// group commits, runs a TRUNCATE checkpoint: it copies the few frames PASSIVE has not yet
 /// copied and empties the WAL.
-fn bound_wal(conn: &Connection, wal: &Path, limit_bytes: u64) {
+fn bound_wal(conn: &Connection, wal: &Path, limit_bytes: u64) -> bool {
     let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    if size > limit_bytes
-        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-    {
-        tracing::warn!(error = %e, size, "could not empty the WAL; will retry after the next commit");
+    if size <= limit_bytes {
+        return false;
+    }
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, size, "could not empty the WAL; will retry after the next commit");
+            false
+        }
     }
 }
 
@@ -672,6 +698,14 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport>
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            jobs: self.counters.jobs.load(Ordering::Relaxed),
+            wal_truncations: self.counters.wal_truncations.load(Ordering::Relaxed),
+        }
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         if self.writer.is_closed() {
             return Err(StoreError::Closed);
@@ -1196,7 +1230,35 @@ mod tests {
         for task in tasks {
             task.await.expect("task");
         }
+        assert!(wal_limit_bytes == u64::MAX || store.write_stats().wal_truncations > 0);
         largest
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).expect("open"));
+        let mut tasks = Vec::new();
+        for n in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let customer = NewCustomer {
+                    id: format!("cus_{n}"),
+                    name: format!("c{n}"),
+                    address: String::new(),
+                    contact: String::new(),
+                    created_at: 0,
+                };
+                store.create_customer(customer).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("stored");
+        }
+        let stats = store.write_stats();
+        assert_eq!(stats.jobs, 200);
+        assert!(stats.commits < 100, "200 concurrent writes took {} commits", stats.commits);
+        assert_eq!(store.list_customers().await.map(|c| c.len()), Ok(200), "every write is committed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

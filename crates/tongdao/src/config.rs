@@ -19,6 +19,8 @@ pub const DEFAULT_TOML: &str = include_str!("../default-config.toml");
 pub struct Config {
     pub data_dir: PathBuf,
     pub http: SocketAddr,
+    /// Open HTTP connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
     pub store: StoreConfig,
     pub numbering: NumberingConfig,
     pub provider: ProviderConfig,
@@ -59,6 +61,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./tongdao-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 10_000,
             store: StoreConfig { max_batch: 1024, queue: 8192 },
             numbering: NumberingConfig::default(),
             provider: ProviderConfig {
@@ -80,7 +83,8 @@ pub struct Overrides {
     pub http: Option<SocketAddr>,
 }
 
-const SECTIONS: &[&str] = &["data_dir", "http", "store", "numbering", "provider", "log", "sweep_interval_ms"];
+const SECTIONS: &[&str] =
+    &["data_dir", "http", "max_connections", "store", "numbering", "provider", "log", "sweep_interval_ms"];
 
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {

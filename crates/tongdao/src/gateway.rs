@@ -39,6 +39,9 @@ pub async fn ensure_operator_token(platform: &Platform, config: &Config) -> anyh
     Ok(true)
 }
 
+/// How long shutdown waits for open connections to finish their requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// A running node.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -75,8 +78,10 @@ impl Gateway {
             Duration::from_millis(config.sweep_interval_ms.max(10)),
             shutdown.subscribe(),
         ));
+        let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
+            let listener = tongdao_api::listener::CappedListener::new(listener, max_connections);
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;
                 ready.store(false, Ordering::Relaxed);
@@ -94,9 +99,19 @@ impl Gateway {
     }
 
     /// Stops accepting, lets in-flight requests finish and commit, and waits.
+    /// Connections still open after [`SHUTDOWN_GRACE`] (a client that never finishes its
+    /// request) are dropped; every request that reached the store has been answered by then.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.context("server task panicked")?
+        let mut task = self.task;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(result) => result.context("server task panicked")?,
+            Err(_) => {
+                tracing::warn!("connections still open after the grace period; closing them");
+                task.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

@@ -22,6 +22,10 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
     assert!(metrics.contains("tongdao_accepted_messages_total 1"), "{metrics}");
     assert!(metrics.contains("tongdao_rejections_total{code=\"invalid_number\"} 1"), "{metrics}");
     assert!(metrics.contains("tongdao_http_request_duration_seconds_count"), "{metrics}");
+    assert!(
+        metrics.contains("tongdao_store_commits_total") && metrics.contains("tongdao_store_jobs_total"),
+        "{metrics}"
+    );
     let (status, body) = gw.request(None, Method::GET, "/nowhere", None).await;
     assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, body) = gw.request(Some(&alice.key), Method::PUT, "/v1/balance", None).await;
@@ -62,5 +66,35 @@ async fn readiness_waits_until_the_node_says_it_is_ready() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     gateway.mark_ready();
     assert_eq!(reqwest::get(&url).await.expect("answer").status(), StatusCode::OK);
+    gateway.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn open_connections_are_capped_and_a_closed_one_makes_room() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = tongdao::config::Config {
+        data_dir: dir.path().join("data"),
+        http: "127.0.0.1:0".parse().expect("addr"),
+        max_connections: 2,
+        ..tongdao::config::Config::default()
+    };
+    let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
+    let addr = gateway.addr;
+    let first = tokio::net::TcpStream::connect(addr).await.expect("first");
+    let _second = tokio::net::TcpStream::connect(addr).await.expect("second");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await; // both accepted
+    let third = reqwest::Client::new().get(format!("http://{addr}/healthz")).send();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), third).await;
+    assert!(waited.is_err(), "a third connection is not served while two are open");
+    drop(first);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        reqwest::Client::new().get(format!("http://{addr}/healthz")).send(),
+    )
+    .await
+    .expect("served once a connection closed")
+    .expect("answer");
+    assert_eq!(answer.status(), StatusCode::OK);
+    drop(_second);
     gateway.shutdown().await.expect("stops");
 }
