@@ -178,17 +178,9 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, reply)
-        });
+        let (job, answer) = job(f);
         self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn read<T: Send + 'static>(
@@ -205,6 +197,23 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("reader failed: {e}")))?
     }
+}
+
+/// Wraps a write as a job for the writer thread, with the channel its answer comes back on:
+/// the write's own result, or the commit's error if the commit failed.
+fn job<T: Send + 'static>(
+    f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+) -> (Job, oneshot::Receiver<StoreResult<T>>) {
+    let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+    let job: Job = Box::new(move |conn| {
+        let result = f(conn);
+        let ok = result.is_ok();
+        let reply: Reply = Box::new(move |commit| {
+            let _ = tx.send(commit.and(result));
+        });
+        (ok, reply)
+    });
+    (job, rx)
 }
 
 fn wal_path(db: &Path) -> PathBuf {
@@ -1108,24 +1117,6 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// The sweeper runs every second on the writer thread: its queries must use the partial
-    /// indexes, never scan the messages table (a regression made the accept path slow down as
-    /// the table grew).
-    fn job(
-        f: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
-    ) -> (Job, oneshot::Receiver<StoreResult<()>>) {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, reply)
-        });
-        (job, rx)
-    }
-
     fn insert_customer(conn: &Connection, name: &str) -> StoreResult<()> {
         conn.execute(
             "INSERT INTO customers (id, name, address, contact, created_at) VALUES (?1, ?1, '', '', 0)",
@@ -1144,7 +1135,7 @@ mod tests {
         let mut conn = connect(&dir.path().join("t.db")).expect("open");
         migrate_connection(&mut conn).expect("migrate");
         let (a, ra) = job(|c| insert_customer(c, "a"));
-        let (b, rb) = job(|_| Err(StoreError::NotFound));
+        let (b, rb) = job(|_| Err::<(), _>(StoreError::NotFound));
         let (c, rc) = job(|c| insert_customer(c, "c"));
         commit_batch(&conn, &mut vec![a, b, c]);
         assert_eq!(ra.blocking_recv().ok(), Some(Ok(())));
@@ -1161,9 +1152,9 @@ mod tests {
         let (a, ra) = job(|c| insert_customer(c, "a"));
         let (b, rb) = job(|c| {
             insert_customer(c, "b")?;
-            Err(StoreError::Backend("failed half-way".into()))
+            Err::<(), _>(StoreError::Backend("failed half-way".into()))
         });
-        let (p, rp) = job(|c| {
+        let (p, rp) = job(|c| -> StoreResult<()> {
             insert_customer(c, "p")?;
             panic!("a bug");
         });
@@ -1270,6 +1261,9 @@ mod tests {
         assert!(largest <= limit + 1024 * 1024, "the WAL reached {largest} bytes");
     }
 
+    /// The sweeper runs every second on the writer thread: its queries must use the partial
+    /// indexes, never scan the messages table (a regression made the accept path slow down as
+    /// the table grew).
     #[test]
     fn sweep_queries_use_their_partial_indexes() {
         let dir = tempfile::tempdir().expect("dir");
