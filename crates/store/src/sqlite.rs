@@ -548,12 +548,15 @@ fn record_event(conn: &Connection, message_id: &str, seq: i64, status: MessageSt
     Ok(())
 }
 
-fn change_status(conn: &Connection, message_id: &str, status: MessageStatus, now_ms: i64) -> StoreResult<()> {
-    conn.prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-        message_id,
-        status.as_str(),
-        now_ms
-    ])?;
+fn change_status(
+    conn: &Connection,
+    customer_id: &str,
+    message_id: &str,
+    status: MessageStatus,
+    now_ms: i64,
+) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE messages SET status = ?3, updated_at = ?4 WHERE customer_id = ?1 AND id = ?2")?
+        .execute(params![customer_id, message_id, status.as_str(), now_ms])?;
     let seq: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1")?
         .query_row([message_id], |r| r.get(0))?;
@@ -674,8 +677,8 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOut
 }
 
 fn find_message(conn: &Connection, customer_id: &str, id: &str) -> StoreResult<StoredMessage> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND customer_id = ?2");
-    conn.prepare_cached(&sql)?.query_row([id, customer_id], message_row).optional()?.ok_or(StoreError::NotFound)
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer_id = ?1 AND id = ?2");
+    conn.prepare_cached(&sql)?.query_row([customer_id, id], message_row).optional()?.ok_or(StoreError::NotFound)
 }
 
 fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport> {
@@ -690,16 +693,16 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport>
             conn.prepare_cached(&sql)?.query_map(params![now_ms, limit], message_row)?.collect::<Result<_, _>>()?;
         for message in &expiring {
             refund_message(conn, message, "expired before it could be sent", now_ms)?;
-            change_status(conn, &message.id, MessageStatus::Expired, now_ms)?;
+            change_status(conn, &message.customer_id, &message.id, MessageStatus::Expired, now_ms)?;
             report.expired += 1;
         }
     }
-    let due: Vec<String> = conn
-        .prepare_cached("SELECT id FROM messages WHERE status = 'scheduled' AND send_at <= ?1 LIMIT ?2")?
-        .query_map(params![now_ms, limit], |r| r.get(0))?
+    let due: Vec<(String, String)> = conn
+        .prepare_cached("SELECT customer_id, id FROM messages WHERE status = 'scheduled' AND send_at <= ?1 LIMIT ?2")?
+        .query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    for id in &due {
-        change_status(conn, id, MessageStatus::Queued, now_ms)?;
+    for (customer_id, id) in &due {
+        change_status(conn, customer_id, id, MessageStatus::Queued, now_ms)?;
         report.released += 1;
     }
     Ok(report)
@@ -1037,8 +1040,8 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let message = find_message(conn, &customer_id, &id)?;
             let first: (String, i64) = conn
-                .prepare_cached("SELECT first_status, created_at FROM messages WHERE id = ?1")?
-                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                .prepare_cached("SELECT first_status, created_at FROM messages WHERE customer_id = ?1 AND id = ?2")?
+                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let accepted = MessageEvent {
                 status: MessageStatus::parse(&first.0).ok_or_else(|| conversion_error(0, "bad status"))?,
                 at: first.1,
@@ -1102,7 +1105,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotCancellable(message.status.as_str().to_owned()));
             }
             refund_message(conn, &message, "cancelled by the customer", now_ms)?;
-            change_status(conn, &id, MessageStatus::Cancelled, now_ms)?;
+            change_status(conn, &customer_id, &id, MessageStatus::Cancelled, now_ms)?;
             find_message(conn, &customer_id, &id)
         })
         .await
@@ -1275,6 +1278,9 @@ mod tests {
             rows.filter_map(Result::ok).collect::<Vec<_>>().join("; ")
         };
         for (sql, index) in [
+            ("SELECT id FROM messages WHERE customer_id = 'c' AND id = 'm'", "PRIMARY KEY"),
+            ("UPDATE messages SET status = 'queued' WHERE customer_id = 'c' AND id = 'm'", "PRIMARY KEY"),
+            ("SELECT id FROM messages WHERE customer_id = 'c' AND id < 'm' ORDER BY id DESC LIMIT 5", "PRIMARY KEY"),
             ("SELECT id FROM messages WHERE status = 'scheduled' AND send_at <= 1 LIMIT 5", "messages_scheduled"),
             (
                 "SELECT id FROM messages WHERE status = 'scheduled' AND valid_until IS NOT NULL AND valid_until <= 1 LIMIT 5",

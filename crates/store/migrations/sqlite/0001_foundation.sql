@@ -83,8 +83,10 @@ CREATE UNIQUE INDEX ledger_topup_reference ON ledger (customer_id, reference) WH
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 
+-- Clustered by customer: a customer's messages are one range of the primary key, so
+-- listing them needs no second index, and every lookup knows the customer.
 CREATE TABLE messages (
-    id            TEXT PRIMARY KEY,
+    id            TEXT NOT NULL,
     customer_id   TEXT NOT NULL REFERENCES customers(id),
     recipient     TEXT NOT NULL,
     carrier       TEXT,
@@ -102,9 +104,9 @@ CREATE TABLE messages (
     send_at       INTEGER,
     valid_until   INTEGER,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, id)
 ) WITHOUT ROWID;
-CREATE INDEX messages_customer ON messages (customer_id, id);
 -- Work for the sweeper: due schedules, and messages to expire. Partial indexes whose
 -- predicates the sweeper's queries repeat exactly, so they stay small (only live messages)
 -- and the hot path pays for them only when a message has send_at or valid_until.
