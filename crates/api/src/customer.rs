@@ -152,6 +152,20 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
+impl ListQuery {
+    fn without_empty(self) -> ListQuery {
+        let keep = |v: Option<String>| v.filter(|v| !v.is_empty());
+        ListQuery {
+            status: keep(self.status),
+            to: keep(self.to),
+            since: keep(self.since),
+            until: keep(self.until),
+            cursor: keep(self.cursor),
+            limit: keep(self.limit),
+        }
+    }
+}
+
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
 
@@ -160,6 +174,8 @@ async fn list_messages(
     CustomerAuth(customer): CustomerAuth,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Response> {
+    // `?status=&to=` is how forms and the issue write "no filter".
+    let query = query.without_empty();
     let status = match query.status.as_deref() {
         Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| Rejection::invalid("status", "unknown status"))?),
         None => None,
@@ -207,12 +223,7 @@ async fn balance(State(state): State<AppState>, CustomerAuth(customer): Customer
 
 async fn pricing(State(state): State<AppState>, CustomerAuth(customer): CustomerAuth) -> ApiResult<Response> {
     let tariff = state.platform.tariff(&customer).await?;
-    let max_segments = state
-        .platform
-        .current_agreement(&customer)
-        .await
-        .map(|a| a.terms.max_segments)
-        .unwrap_or(tongdao_domain::message::DEFAULT_MAX_SEGMENTS);
+    let max_segments = state.platform.max_segments(&customer).await?;
     let limits = |e: Encoding| json!({ "single": e.single_limit(), "per_part": e.part_limit() });
     Ok(Json(json!({
         "currency": CURRENCY,

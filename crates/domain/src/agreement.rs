@@ -201,12 +201,13 @@ impl Agreement {
     }
 
     pub fn state(&self, now_ms: i64) -> AgreementState {
+        // The same order as `check_sending`, so the state shown explains the refusal given.
         if self.terminated_at.is_some() {
             AgreementState::Terminated
-        } else if now_ms >= self.terms.ends_at_ms() && self.signed_at.is_some() {
-            AgreementState::Expired
         } else if self.suspended_at.is_some() {
             AgreementState::Suspended
+        } else if now_ms >= self.terms.ends_at_ms() && self.signed_at.is_some() {
+            AgreementState::Expired
         } else if self.signed_at.is_some() && self.is_accepted() && now_ms >= self.terms.starts_at_ms() {
             AgreementState::Active
         } else {
@@ -247,6 +248,26 @@ impl Agreement {
         }
         Ok(())
     }
+}
+
+/// The version a customer sends under now, or why it cannot send.
+///
+/// A customer may hold several versions (`agreements`, oldest first): a renewal or an
+/// amendment is drafted, signed and accepted while the previous version is still in force,
+/// so the newest version that lets the customer send is the one that applies. A suspension
+/// (clause 3.5) is of the service, not of one text: while any live version is suspended,
+/// nothing is sent, whatever newer version exists, until the operator resumes it.
+pub fn in_force(agreements: &[Agreement], now_ms: i64) -> Result<&Agreement, Rejection> {
+    if let Some(suspended) = agreements.iter().find(|a| a.suspended_at.is_some() && a.terminated_at.is_none()) {
+        suspended.check_sending(now_ms)?;
+    }
+    if let Some(sending) = agreements.iter().rev().find(|a| a.check_sending(now_ms).is_ok()) {
+        return Ok(sending);
+    }
+    Err(match agreements.last() {
+        Some(latest) => latest.check_sending(now_ms).err().unwrap_or_else(Rejection::internal),
+        None => Rejection::new(ErrorCode::AgreementNotActive, "no agreement has been made yet"),
+    })
 }
 
 /// An operator's or customer's act on an agreement.
@@ -453,6 +474,43 @@ mod tests {
         assert_eq!(a.state(now), AgreementState::Active);
         a.apply(&AgreementChange::Terminate { reason: "uncured breach".into() }, now).expect("terminates");
         assert!(a.apply(&AgreementChange::Resume, now).is_err());
+    }
+
+    fn signed_and_accepted(version: u32, effective_from: time::Date, now: i64) -> Agreement {
+        let mut a = Agreement::draft("cus_x", AgreementTerms { effective_from, ..terms() }, now);
+        a.version = version;
+        a.signed_at = Some(now);
+        a.accepted_at = Some(now);
+        a.accepted_terms_version = Some("v1".into());
+        a
+    }
+
+    #[test]
+    fn a_renewal_prepared_ahead_does_not_interrupt_the_agreement_in_force() {
+        let now = at("2026-06-01T12:00:00Z");
+        let v1 = signed_and_accepted(1, time::macros::date!(2026 - 01 - 01), now);
+        let draft = Agreement { version: 2, ..Agreement::draft("cus_x", terms(), now) };
+        assert_eq!(in_force(&[v1.clone(), draft.clone()], now).map(|a| a.version), Ok(1), "a draft changes nothing");
+        let v2 = signed_and_accepted(2, time::macros::date!(2026 - 12 - 01), now);
+        assert_eq!(in_force(&[v1.clone(), v2.clone()], now).map(|a| a.version), Ok(1));
+        assert_eq!(in_force(&[v1.clone(), v2.clone()], at("2026-12-02T00:00:00Z")).map(|a| a.version), Ok(2));
+        assert_eq!(
+            in_force(&[v1.clone(), v2.clone()], at("2027-12-02T00:00:00Z")).map_err(|r| r.code),
+            Err(ErrorCode::AgreementExpired)
+        );
+        assert_eq!(in_force(&[draft], now).map_err(|r| r.code), Err(ErrorCode::AgreementNotActive));
+        assert_eq!(in_force(&[], now).map_err(|r| r.code), Err(ErrorCode::AgreementNotActive));
+    }
+
+    #[test]
+    fn a_suspension_holds_whatever_newer_version_exists() {
+        let now = at("2026-06-01T12:00:00Z");
+        let mut v1 = signed_and_accepted(1, time::macros::date!(2026 - 01 - 01), now);
+        v1.suspended_at = Some(now);
+        let v2 = signed_and_accepted(2, time::macros::date!(2026 - 01 - 01), now);
+        assert_eq!(in_force(&[v1.clone(), v2.clone()], now).map_err(|r| r.code), Err(ErrorCode::AccountSuspended));
+        v1.terminated_at = Some(now);
+        assert_eq!(in_force(&[v1, v2], now).map(|a| a.version), Ok(2), "a terminated version no longer binds");
     }
 
     #[test]

@@ -137,29 +137,40 @@ impl Platform {
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, Rejection> {
         let now = self.now_ms();
-        if let Some(key) = idempotency_key
-            && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            return Err(Rejection::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-            ));
-        }
-        let priced = self.price(customer_id, &submission, now).await?;
-        let answer = response(&priced, submission.partial)?;
-        let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
-        let idempotency = match idempotency_key {
+        let request_hash = match idempotency_key {
             Some(key) => {
+                if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(Rejection::invalid(
+                        "Idempotency-Key",
+                        "Idempotency-Key must be 1-255 visible ASCII characters",
+                    ));
+                }
                 let request = serde_json::to_vec(&submission).map_err(|_| Rejection::internal())?;
-                Some(IdempotencyRecord {
-                    key: key.to_owned(),
-                    request_hash: sha256_hex(&request),
-                    status: ACCEPTED_STATUS,
-                    response: json.clone(),
-                })
+                let hash = sha256_hex(&request);
+                // A request seen before gets its first answer, whatever has changed since
+                // (time, agreement, tariff): look before validating. The store looks again
+                // inside its transaction, for two copies racing each other.
+                let kept = self.store().idempotent_answer(customer_id, key, now).await.map_err(rejection_from_store)?;
+                if let Some(kept) = kept {
+                    return if kept.request_hash == hash {
+                        Ok(Accepted::Replayed { status: kept.status, json: kept.response })
+                    } else {
+                        Err(rejection_from_store(tongdao_store::StoreError::IdempotencyConflict))
+                    };
+                }
+                Some((key, hash))
             }
             None => None,
         };
+        let priced = self.price(customer_id, &submission, now).await?;
+        let answer = response(&priced, submission.partial)?;
+        let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
+        let idempotency = request_hash.map(|(key, request_hash)| IdempotencyRecord {
+            key: key.to_owned(),
+            request_hash,
+            status: ACCEPTED_STATUS,
+            response: json.clone(),
+        });
         let batch = AcceptBatch {
             customer_id: customer_id.to_owned(),
             messages: priced.messages.into_iter().map(|(_, stored)| stored).collect(),
@@ -175,11 +186,7 @@ impl Platform {
     async fn price(&self, customer_id: &str, s: &Submission, now: i64) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
         let profile = self.profile(customer_id).await?;
-        let agreement = profile
-            .agreement
-            .as_ref()
-            .ok_or_else(|| Rejection::new(ErrorCode::AgreementNotActive, "no agreement has been made yet"))?;
-        agreement.check_sending(now)?;
+        let agreement = tongdao_domain::agreement::in_force(&profile.agreements, now)?;
         if s.text.len() > MAX_TEXT_BYTES {
             return Err(Rejection::field(ErrorCode::TextTooLong, "text", "text is over 64 KiB"));
         }
@@ -274,10 +281,11 @@ impl Platform {
             return Ok(profile);
         }
         let store = self.store();
-        let agreement = store.current_agreement(customer_id).await.map_err(rejection_from_store)?;
+        let generation = self.cache().profile_generation();
+        let agreements = store.list_agreements(customer_id).await.map_err(rejection_from_store)?;
         let tariff = store.tariff(customer_id).await.map_err(rejection_from_store)?;
-        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreement, tariff });
-        self.cache().put_profile(profile.clone(), now);
+        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff });
+        self.cache().put_profile(profile.clone(), now, generation);
         Ok(profile)
     }
 }

@@ -4,6 +4,7 @@
 //! database) are seen within [`TTL_MS`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tongdao_domain::{Agreement, Tariff};
@@ -22,52 +23,110 @@ pub struct KeyEntry {
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub customer_id: String,
-    pub agreement: Option<Agreement>,
+    /// Every version, oldest first (see `tongdao_domain::agreement::in_force`).
+    pub agreements: Vec<Agreement>,
     pub tariff: Option<Tariff>,
 }
 
 #[derive(Debug, Default)]
 pub struct Cache {
-    keys: RwLock<HashMap<String, (i64, Arc<KeyEntry>)>>,
-    profiles: RwLock<HashMap<String, (i64, Arc<Profile>)>>,
+    keys: Map<KeyEntry>,
+    profiles: Map<Profile>,
 }
 
-fn get<T>(map: &RwLock<HashMap<String, (i64, Arc<T>)>>, key: &str, now_ms: i64) -> Option<Arc<T>> {
-    let map = map.read().ok()?;
-    let (loaded, value) = map.get(key)?;
-    (now_ms - loaded < TTL_MS && now_ms >= *loaded).then(|| value.clone())
+/// One map of entries with their load times, and a generation that every `forget` bumps:
+/// a value read from the store before a `forget` is not put back after it (the value may
+/// predate the change that caused the `forget`).
+#[derive(Debug)]
+struct Map<T> {
+    entries: RwLock<HashMap<String, (i64, Arc<T>)>>,
+    generation: AtomicU64,
 }
 
-fn put<T>(map: &RwLock<HashMap<String, (i64, Arc<T>)>>, key: String, value: Arc<T>, now_ms: i64) {
-    if let Ok(mut map) = map.write() {
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
+impl<T> Default for Map<T> {
+    fn default() -> Self {
+        Map { entries: RwLock::new(HashMap::new()), generation: AtomicU64::new(0) }
+    }
+}
+
+impl<T> Map<T> {
+    fn get(&self, key: &str, now_ms: i64) -> Option<Arc<T>> {
+        let entries = self.entries.read().ok()?;
+        let (loaded, value) = entries.get(key)?;
+        (now_ms - loaded < TTL_MS && now_ms >= *loaded).then(|| value.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn put(&self, key: String, value: Arc<T>, now_ms: i64, read_at_generation: u64) {
+        if let Ok(mut entries) = self.entries.write() {
+            if self.generation.load(Ordering::SeqCst) != read_at_generation {
+                return;
+            }
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (now_ms, value));
         }
-        map.insert(key, (now_ms, value));
+    }
+
+    fn forget(&self, mut matches: impl FnMut(&str, &T) -> bool) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            entries.retain(|key, (_, value)| !matches(key, value));
+        }
     }
 }
 
 impl Cache {
     pub fn key(&self, hash: &str, now_ms: i64) -> Option<Arc<KeyEntry>> {
-        get(&self.keys, hash, now_ms)
+        self.keys.get(hash, now_ms)
     }
-    pub fn put_key(&self, hash: String, entry: Arc<KeyEntry>, now_ms: i64) {
-        put(&self.keys, hash, entry, now_ms);
+    /// Read before loading a key from the store; hand it back to [`Cache::put_key`].
+    pub fn key_generation(&self) -> u64 {
+        self.keys.generation()
+    }
+    pub fn put_key(&self, hash: String, entry: Arc<KeyEntry>, now_ms: i64, read_at_generation: u64) {
+        self.keys.put(hash, entry, now_ms, read_at_generation);
     }
     pub fn forget_key(&self, key_id: &str) {
-        if let Ok(mut map) = self.keys.write() {
-            map.retain(|_, (_, entry)| entry.key_id != key_id);
-        }
+        self.keys.forget(|_, entry| entry.key_id == key_id);
     }
     pub fn profile(&self, customer_id: &str, now_ms: i64) -> Option<Arc<Profile>> {
-        get(&self.profiles, customer_id, now_ms)
+        self.profiles.get(customer_id, now_ms)
     }
-    pub fn put_profile(&self, profile: Arc<Profile>, now_ms: i64) {
-        put(&self.profiles, profile.customer_id.clone(), profile, now_ms);
+    /// Read before loading a profile from the store; hand it back to [`Cache::put_profile`].
+    pub fn profile_generation(&self) -> u64 {
+        self.profiles.generation()
+    }
+    pub fn put_profile(&self, profile: Arc<Profile>, now_ms: i64, read_at_generation: u64) {
+        self.profiles.put(profile.customer_id.clone(), profile, now_ms, read_at_generation);
     }
     pub fn forget_profile(&self, customer_id: &str) {
-        if let Ok(mut map) = self.profiles.write() {
-            map.remove(customer_id);
-        }
+        self.profiles.forget(|key, _| key == customer_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key_id: &str) -> Arc<KeyEntry> {
+        Arc::new(KeyEntry { key_id: key_id.into(), customer_id: "cus_1".into(), revoked: false })
+    }
+
+    #[test]
+    fn a_value_read_before_a_forget_is_not_put_back_after_it() {
+        let cache = Cache::default();
+        let generation = cache.key_generation(); // a request starts loading the key...
+        cache.forget_key("key_1"); // ...the operator revokes it meanwhile...
+        cache.put_key("h".into(), entry("key_1"), 0, generation); // ...the stale load arrives
+        assert!(cache.key("h", 0).is_none(), "the revocation must win");
+        let generation = cache.key_generation();
+        cache.put_key("h".into(), entry("key_1"), 0, generation);
+        assert!(cache.key("h", 0).is_some());
+        assert!(cache.key("h", TTL_MS).is_none(), "entries expire");
     }
 }

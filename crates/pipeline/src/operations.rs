@@ -52,6 +52,7 @@ impl Platform {
         let entry = match self.cache().key(&hash, now) {
             Some(entry) => entry,
             None => {
+                let generation = self.cache().key_generation();
                 let record = self.store().find_api_key(&hash).await.map_err(rejection_from_store)?;
                 let Some(record) = record else { return Err(unauthorized()) };
                 let entry = Arc::new(KeyEntry {
@@ -59,7 +60,7 @@ impl Platform {
                     customer_id: record.customer_id,
                     revoked: record.revoked_at.is_some(),
                 });
-                self.cache().put_key(hash, entry.clone(), now);
+                self.cache().put_key(hash, entry.clone(), now, generation);
                 entry
             }
         };
@@ -164,6 +165,16 @@ impl Platform {
         self.store().put_tariff(&customer.id, tariff.clone(), self.now_ms()).await.map_err(rejection_from_store)?;
         self.cache().forget_profile(&customer.id);
         Ok(tariff)
+    }
+
+    /// Segments per message the customer may send: from the agreement in force, else the
+    /// latest version, else the default.
+    pub async fn max_segments(&self, customer_id: &str) -> Result<u32, Rejection> {
+        let profile = self.profile(customer_id).await?;
+        let now = self.now_ms();
+        let agreement =
+            tongdao_domain::agreement::in_force(&profile.agreements, now).ok().or(profile.agreements.last());
+        Ok(agreement.map_or(tongdao_domain::message::DEFAULT_MAX_SEGMENTS, |a| a.terms.max_segments))
     }
 
     /// The customer's tariff (clause 2.1: the customer has the right to know its prices).

@@ -2,14 +2,14 @@
 //!
 //! The [`Store`] trait is the only way the rest of the platform reaches data: each method is
 //! one use case in one transaction. [`sqlite::SqliteStore`] is the embedded default; a
-//! PostgreSQL backend implements the same trait (a later issue), and one conformance suite
-//! (`tests/conformance.rs`) is written against the trait.
+//! PostgreSQL backend will implement the same trait (issue 7), with one conformance suite
+//! over the trait for both.
 //!
 //! # Layout
 //! - [`model`]: the records the store takes and gives;
 //! - [`sqlite`]: SQLite in WAL mode with `synchronous=FULL`, one writer thread that
-//!   group-commits concurrent writes (one transaction and one fsync for many requests) and
-//!   a small pool of reader connections;
+//!   group-commits concurrent writes (one transaction and one fsync for many requests), a
+//!   small pool of reader connections, database files mode 0600;
 //! - `migrations/sqlite/*.sql`: the schema, applied in order at open.
 //!
 //! # Invariants
@@ -104,6 +104,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn balance(&self, customer_id: &str) -> StoreResult<BalanceCheck>;
 
     // Messages
+    /// The answer kept for an Idempotency-Key used in the last 24 hours.
+    async fn idempotent_answer(&self, customer_id: &str, key: &str, now_ms: i64) -> StoreResult<Option<KeptAnswer>>;
     /// Stores messages, their charges and events, and the idempotency record, in one
     /// transaction; refused whole if the balance cannot pay every message.
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome>;
@@ -111,7 +113,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_messages(&self, customer_id: &str, filter: MessageFilter) -> StoreResult<Vec<StoredMessage>>;
     /// Cancels a scheduled message and refunds it.
     async fn cancel_message(&self, customer_id: &str, id: &str, now_ms: i64) -> StoreResult<StoredMessage>;
-    /// Moves due scheduled messages to `queued` and expires (with refund) those past
-    /// `valid_until`; at most `limit` of each per call.
+    /// Moves due scheduled messages to `queued`, expires (with refund) those past
+    /// `valid_until`, and forgets idempotency keys older than 24 hours; at most `limit` of
+    /// each per call.
     async fn sweep(&self, now_ms: i64, limit: u32) -> StoreResult<SweepReport>;
 }

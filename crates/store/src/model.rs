@@ -122,6 +122,14 @@ pub struct IdempotencyRecord {
     pub response: String,
 }
 
+/// An answer kept for an Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    pub request_hash: String,
+    pub status: u16,
+    pub response: String,
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 

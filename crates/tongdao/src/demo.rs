@@ -8,7 +8,7 @@
 //! `<data-dir>/demo.key` (mode 0600).
 
 use anyhow::anyhow;
-use tongdao_domain::agreement::{AgreementChange, AgreementState, AgreementTerms, ChargeOn, ScopePolicy, cst_date};
+use tongdao_domain::agreement::{AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, cst_date, in_force};
 use tongdao_domain::{ErrorCode, Money, Tariff};
 use tongdao_pipeline::Platform;
 
@@ -35,13 +35,10 @@ pub async fn ensure_demo(platform: &Platform, config: &Config) -> anyhow::Result
         Err(r) => return Err(fail(r)),
     };
     let now = platform.now_ms();
-    let active = platform
-        .agreements(&customer.id)
-        .await
-        .map_err(fail)?
-        .last()
-        .is_some_and(|a| a.state(now) == AgreementState::Active);
-    if !active {
+    let agreements = platform.agreements(&customer.id).await.map_err(fail)?;
+    // A suspended customer keeps its agreement: only the operator's resume lifts it.
+    let needs_agreement = matches!(in_force(&agreements, now), Err(r) if r.code != ErrorCode::AccountSuspended);
+    if needs_agreement {
         let terms = AgreementTerms {
             provider_name: config.provider.name.clone(),
             provider_address: config.provider.address.clone(),

@@ -115,10 +115,31 @@ impl Gateway {
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        wait_for_signal().await?;
+    pub async fn run_until(self, mut signals: Signals) -> anyhow::Result<()> {
+        signals.wait().await;
         tracing::info!("shutting down: no new requests, finishing the ones in flight");
         self.shutdown().await
+    }
+}
+
+/// SIGTERM and SIGINT, listened for from the moment the process starts, so that a signal
+/// arriving during startup (migrations, `--demo`) still ends in a clean shutdown.
+pub struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 
@@ -135,15 +156,4 @@ async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiv
             _ = stop.changed() => return,
         }
     }
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use tongdao::config::{Config, DEFAULT_TOML, Overrides};
-use tongdao::gateway::{Gateway, ensure_operator_token, open_platform};
+use tongdao::gateway::{Gateway, Signals, ensure_operator_token, open_platform};
 use tongdao::{bench, demo};
 use tongdao_domain::{Money, SystemClock};
 use tongdao_pipeline::Platform;
@@ -162,6 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock = std::sync::Arc::new(SystemClock);
     match cli.command {
         Command::Serve { demo, .. } => {
+            let signals = Signals::install()?;
             let gateway = Gateway::start(&config).await?;
             println!("operator token: {}", config.operator_token_path().display());
             if demo {
@@ -170,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             gateway.mark_ready();
             println!("listening on http://{}", gateway.addr);
-            gateway.run_until_signal().await
+            gateway.run_until(signals).await
         }
         Command::Migrate => {
             tongdao::files::ensure_data_dir(&config.data_dir)?;

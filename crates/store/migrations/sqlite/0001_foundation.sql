@@ -133,3 +133,4 @@ CREATE TABLE idempotency_keys (
     created_at    INTEGER NOT NULL,
     PRIMARY KEY (customer_id, key)
 ) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

@@ -186,3 +186,33 @@ async fn pricing_shows_the_customer_its_tariff() {
     assert_eq!(body["segments"]["ucs2"], json!({"single": 70, "per_part": 67}));
     assert_eq!(body["max_segments"], 10);
 }
+
+#[tokio::test]
+async fn a_replay_gets_the_first_answer_even_after_what_it_was_checked_against_has_changed() {
+    // Regression: the replay was validated again, so a request accepted with valid_until a
+    // few seconds ahead was refused when retried, and so was one retried after a suspension.
+    let gw = TestGateway::spawn().await;
+    let alice = gw.onboard("alice", "1").await;
+    let valid_until = tongdao_domain::clock::rfc3339(gw.clock_now() + 3000);
+    let body = json!({"to": "13800138000", "text": "soon stale", "valid_until": valid_until});
+    let send = || {
+        gw.http
+            .post(format!("{}/v1/messages", gw.base))
+            .bearer_auth(&alice.key)
+            .header("Idempotency-Key", "k-vu-1")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.expect("sent");
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = first.json().await.expect("json");
+    gw.clock.advance(5000);
+    let (status, _) = gw
+        .admin(Method::POST, &format!("/agreements/{}/suspend", alice.agreement_id), Some(json!({"reason": "audit"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let again = send().await.expect("sent");
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.json::<serde_json::Value>().await.expect("json"), first);
+    assert_eq!(gw.balance(&alice).await, "0.9550", "charged once");
+}

@@ -130,3 +130,29 @@ async fn effective_dates_outside_2000_to_2100_are_refused() {
     let (status, _) = gw.request(None, Method::GET, "/healthz", None).await;
     assert_eq!(status, StatusCode::OK, "the server still answers");
 }
+
+#[tokio::test]
+async fn a_renewal_drafted_ahead_keeps_the_customer_sending_and_cannot_lift_a_suspension() {
+    // Regression: the newest version, even a draft, decided; drafting a renewal cut an
+    // active customer off, and a signed and accepted renewal silently lifted a suspension.
+    let gw = TestGateway::spawn().await;
+    let alice = gw.onboard("alice", "10").await;
+    let mut renewal = TestGateway::terms("2027-06-01");
+    renewal["terms_version"] = json!("v2");
+    let v2 = gw.create_agreement(&alice.id, renewal).await;
+    assert_eq!(send_code(&gw, &alice).await, (StatusCode::ACCEPTED, "ok".into()), "v1 is still in force");
+    gw.sign(&v2).await;
+    let (status, _) = gw.accept_terms(&alice.key, "v2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(send_code(&gw, &alice).await, (StatusCode::ACCEPTED, "ok".into()));
+
+    let (status, _) = gw
+        .admin(Method::POST, &format!("/agreements/{}/suspend", alice.agreement_id), Some(json!({"reason": "spam"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    gw.clock.set(noon("2027-06-02")); // v1 has ended, v2 is in force
+    assert_eq!(send_code(&gw, &alice).await, (StatusCode::FORBIDDEN, "account_suspended".into()));
+    let (status, _) = gw.admin(Method::POST, &format!("/agreements/{}/resume", alice.agreement_id), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(send_code(&gw, &alice).await, (StatusCode::ACCEPTED, "ok".into()), "v2 applies once resumed");
+}

@@ -56,6 +56,9 @@ async fn listing_pages_by_cursor_newest_first_with_filters() {
     assert_eq!(queued["messages"].as_array().map(Vec::len), Some(5));
     let (_, none) = gw.as_customer(&alice.key, Method::GET, "/messages?status=delivered", None).await;
     assert_eq!(none["messages"], json!([]));
+    let (status, all) =
+        gw.as_customer(&alice.key, Method::GET, "/messages?status=&to=&since=&until=&cursor=&limit=", None).await;
+    assert_eq!((status, all["messages"].as_array().map(Vec::len)), (StatusCode::OK, Some(5)), "empty means no filter");
     let (status, body) = gw.as_customer(&alice.key, Method::GET, "/messages?limit=1&limit=2", None).await;
     assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")), "{body}");
     for bad in ["status=nope", "limit=0", "limit=1001", "cursor=abc", "since=yesterday", "to=12"] {
