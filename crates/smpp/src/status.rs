@@ -1,0 +1,23 @@
+//! command_status values used by tongdao (SMPP 3.4 §5.1.3, table 5-2).
+
+pub const ESME_ROK: u32 = 0x0000_0000;
+pub const ESME_RINVMSGLEN: u32 = 0x0000_0001;
+pub const ESME_RINVCMDLEN: u32 = 0x0000_0002;
+pub const ESME_RINVCMDID: u32 = 0x0000_0003;
+pub const ESME_RINVBNDSTS: u32 = 0x0000_0004;
+pub const ESME_RALYBND: u32 = 0x0000_0005;
+pub const ESME_RSYSERR: u32 = 0x0000_0008;
+pub const ESME_RINVSRCADR: u32 = 0x0000_000A;
+pub const ESME_RINVDSTADR: u32 = 0x0000_000B;
+pub const ESME_RINVMSGID: u32 = 0x0000_000C;
+pub const ESME_RBINDFAIL: u32 = 0x0000_000D;
+pub const ESME_RINVPASWD: u32 = 0x0000_000E;
+pub const ESME_RINVSYSID: u32 = 0x0000_000F;
+pub const ESME_RCANCELFAIL: u32 = 0x0000_0011;
+pub const ESME_RMSGQFUL: u32 = 0x0000_0014;
+pub const ESME_RSUBMITFAIL: u32 = 0x0000_0045;
+pub const ESME_RTHROTTLED: u32 = 0x0000_0058;
+pub const ESME_RQUERYFAIL: u32 = 0x0000_0067;
+pub const ESME_RINVOPTPARSTREAM: u32 = 0x0000_00C0;
+pub const ESME_RINVOPTPARAMVAL: u32 = 0x0000_00C1;
+pub const ESME_RUNKNOWNERR: u32 = 0x0000_00FF;
