@@ -156,12 +156,19 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let mut leniency = Leniency::default();
-        if let Ok(Some(length)) = split_frame(&bytes, CAP) {
-            let _ = Command::decode(&bytes[..length], &mut leniency);
+    fn arbitrary_bytes_never_panic_and_what_decodes_re_encodes_to_itself(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = Command::decode(&bytes, &mut Leniency::default());
+        tongdao_smpp::fuzzing::decode_stream(&bytes);
+    }
+
+    #[test]
+    fn mangled_real_pdus_never_panic(pdu in pdu(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut bytes = Command { status: 0, sequence: 1, pdu }.encode();
+        for (at, value) in flips {
+            let i = 4 + at.index(bytes.len() - 4); // keep command_length so the frame is whole
+            bytes[i] = value;
         }
-        let _ = Command::decode(&bytes, &mut leniency);
+        tongdao_smpp::fuzzing::decode_stream(&bytes);
     }
 
     #[test]
