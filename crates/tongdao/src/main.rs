@@ -40,6 +40,15 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Run the built-in SMSC simulator (SMPP 3.4 over TCP) on its own.
+    SmscSim {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:2776")]
+        listen: std::net::SocketAddr,
+        /// Milliseconds from submit_sm to its delivery receipt.
+        #[arg(long, default_value_t = 0)]
+        receipt_delay_ms: u64,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -153,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", report.to_json());
         return Ok(());
     }
+    if let Command::SmscSim { listen, receipt_delay_ms } = cli.command {
+        return run_simulator(listen, receipt_delay_ms).await;
+    }
     if let Command::Bench { command: BenchCommand::Accept(args) } = cli.command {
         println!("{}", tongdao::bench_accept::run_accept(args).await?);
         return Ok(());
@@ -224,8 +236,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Config { .. } | Command::Bench { .. } => Ok(()),
+        Command::Config { .. } | Command::Bench { .. } | Command::SmscSim { .. } => Ok(()),
     }
+}
+
+async fn run_simulator(listen: std::net::SocketAddr, receipt_delay_ms: u64) -> anyhow::Result<()> {
+    init_tracing("info");
+    let mut signals = Signals::install()?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    println!("SMSC simulator listening on smpp://{}", listener.local_addr()?);
+    let config = tongdao_simulator::SimConfig {
+        receipt_delay: std::time::Duration::from_millis(receipt_delay_ms),
+        ..Default::default()
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stats = std::sync::Arc::new(tongdao_simulator::SimStats::default());
+    let serving = tokio::spawn(tongdao_simulator::serve(listener, config, stats, stopped));
+    signals.wait().await;
+    let _ = stop.send(true);
+    let _ = serving.await;
+    Ok(())
 }
 
 /// The platform for a CLI verb, on the same database as the server.
