@@ -1,0 +1,245 @@
+//! One SMPP bind to a carrier, as transceiver.
+//!
+//! Requests are matched to answers by sequence number, so any number may be outstanding up
+//! to the window; an answer may arrive in any order, and a receipt may arrive before the
+//! answer to its own submit_sm (the receipt is handed on at once; matching it to the message
+//! is the dispatcher's job, by the carrier's message id). A request not answered within the
+//! response timeout frees its window slot and is reported as a temporary failure.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tongdao_smpp::pdu::{Bind, MessageIdResp, Sm};
+use tongdao_smpp::{Command, Leniency, Pdu, split_frame, status};
+
+use crate::outcome::SubmitOutcome;
+
+/// The largest PDU accepted from a carrier.
+pub const MAX_PDU: u32 = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub addr: SocketAddr,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    /// Outstanding submit_sm at most.
+    pub window: usize,
+    pub response_timeout: Duration,
+    pub enquire_link_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("the carrier refused the bind with status {0:#x}")]
+    BindRefused(u32),
+    #[error("no answer within the response timeout")]
+    Timeout,
+    #[error("the link is closed")]
+    Closed,
+}
+
+/// What the carrier sends us on its own: receipts and mobile-originated messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    DeliverSm(Sm),
+}
+
+type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Command>>>>;
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    outgoing: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    window: Arc<Semaphore>,
+    sequence: Arc<AtomicU32>,
+    response_timeout: Duration,
+}
+
+impl Link {
+    /// Connects, binds as transceiver, and starts the link's tasks. Receipts and MO arrive
+    /// on the returned channel (bounded: a slow consumer slows the carrier down).
+    pub async fn connect(config: LinkConfig) -> Result<(Link, mpsc::Receiver<Incoming>), LinkError> {
+        let stream = TcpStream::connect(config.addr).await.map_err(|e| LinkError::Connect(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let (outgoing, mut to_write) = mpsc::channel::<Vec<u8>>(config.window.max(1) * 2 + 16);
+        let (incoming_tx, incoming) = mpsc::channel::<Incoming>(1024);
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+
+        tokio::spawn(async move {
+            while let Some(bytes) = to_write.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        let link = Link {
+            outgoing: outgoing.clone(),
+            pending: pending.clone(),
+            window: Arc::new(Semaphore::new(config.window.max(1))),
+            sequence: Arc::new(AtomicU32::new(1)),
+            response_timeout: config.response_timeout,
+        };
+        tokio::spawn(async move {
+            let mut buffer = Vec::with_capacity(8192);
+            let mut chunk = vec![0u8; 8192];
+            let mut leniency = Leniency::default();
+            loop {
+                while let Ok(Some(length)) = split_frame(&buffer, MAX_PDU) {
+                    let frame: Vec<u8> = buffer.drain(..length).collect();
+                    match Command::decode(&frame, &mut leniency) {
+                        Ok(command) => {
+                            if !on_command(command, &pending, &outgoing, &incoming_tx).await {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let nack = Command { status: e.status, sequence: e.sequence, pdu: Pdu::GenericNack };
+                            let _ = outgoing.send(nack.encode()).await;
+                        }
+                    }
+                }
+                if split_frame(&buffer, MAX_PDU).is_err() {
+                    tracing::warn!("a carrier sent a PDU over the cap; closing the link");
+                    break;
+                }
+                match reader.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            // Whoever waits for an answer learns the link is gone.
+            if let Ok(mut pending) = pending.lock() {
+                pending.clear();
+            }
+        });
+
+        let bind = Bind {
+            system_id: config.system_id.clone(),
+            password: config.password.clone(),
+            system_type: config.system_type.clone(),
+            interface_version: 0x34,
+            ..Bind::default()
+        };
+        let answer = link.request(Pdu::BindTransceiver(bind)).await?;
+        if answer.status != status::ESME_ROK {
+            return Err(LinkError::BindRefused(answer.status));
+        }
+        if !config.enquire_link_interval.is_zero() {
+            let keepalive = link.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(config.enquire_link_interval);
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    if keepalive.request(Pdu::EnquireLink).await.is_err() {
+                        tracing::warn!("enquire_link unanswered; the link is considered down");
+                        return;
+                    }
+                }
+            });
+        }
+        Ok((link, incoming))
+    }
+
+    /// Sends a request and waits for its answer (or the timeout).
+    async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().map_err(|_| LinkError::Closed)?.insert(sequence, tx);
+        let bytes = Command { status: status::ESME_ROK, sequence, pdu }.encode();
+        if self.outgoing.send(bytes).await.is_err() {
+            self.forget(sequence);
+            return Err(LinkError::Closed);
+        }
+        match tokio::time::timeout(self.response_timeout, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(LinkError::Closed),
+            Err(_) => {
+                self.forget(sequence);
+                Err(LinkError::Timeout)
+            }
+        }
+    }
+
+    fn forget(&self, sequence: u32) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&sequence);
+        }
+    }
+
+    /// Submits one PDU within the window and classifies the answer.
+    pub async fn submit(&self, sm: Sm) -> SubmitOutcome {
+        let Ok(_slot) = self.window.acquire().await else {
+            return SubmitOutcome::TemporaryFailure { status: None };
+        };
+        match self.request(Pdu::SubmitSm(sm)).await {
+            Ok(Command { status, pdu: Pdu::SubmitSmResp(MessageIdResp { message_id }), .. }) => {
+                SubmitOutcome::from_response(status, message_id)
+            }
+            // A generic_nack or a stray answer: the carrier did not take it.
+            Ok(Command { status, .. }) if status != status::ESME_ROK => {
+                SubmitOutcome::from_response(status, String::new())
+            }
+            Ok(_) | Err(_) => SubmitOutcome::TemporaryFailure { status: None },
+        }
+    }
+
+    /// Outstanding requests right now (the window in use).
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Unbinds cleanly.
+    pub async fn unbind(&self) -> Result<(), LinkError> {
+        self.request(Pdu::Unbind).await.map(|_| ())
+    }
+}
+
+/// Handles one PDU from the carrier; `false` ends the link.
+async fn on_command(
+    command: Command,
+    pending: &Pending,
+    outgoing: &mpsc::Sender<Vec<u8>>,
+    incoming: &mpsc::Sender<Incoming>,
+) -> bool {
+    let answer = |pdu| Command { status: status::ESME_ROK, sequence: command.sequence, pdu }.encode();
+    match command.pdu {
+        Pdu::DeliverSm(sm) => {
+            // Acknowledge after handing on, so a receipt is never acknowledged and then lost
+            // in a full queue.
+            if incoming.send(Incoming::DeliverSm(sm)).await.is_err() {
+                return false;
+            }
+            outgoing.send(answer(Pdu::DeliverSmResp(MessageIdResp::default()))).await.is_ok()
+        }
+        Pdu::EnquireLink => outgoing.send(answer(Pdu::EnquireLinkResp)).await.is_ok(),
+        Pdu::Unbind => {
+            let _ = outgoing.send(answer(Pdu::UnbindResp)).await;
+            false
+        }
+        pdu if pdu.command_id().as_u32() & 0x8000_0000 != 0 => {
+            // An answer (or a generic_nack) to one of ours.
+            let waiter = pending.lock().ok().and_then(|mut p| p.remove(&command.sequence));
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(Command { pdu, ..command });
+            }
+            true
+        }
+        // A request an ESME does not take from an MC.
+        _ => {
+            let nack = Command { status: status::ESME_RINVCMDID, sequence: command.sequence, pdu: Pdu::GenericNack };
+            outgoing.send(nack.encode()).await.is_ok()
+        }
+    }
+}
