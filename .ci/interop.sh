@@ -13,8 +13,10 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$BIN" smsc-sim --listen "127.0.0.1:$PORT" > /tmp/tongdao-interop-sim.log 2>&1 &
 SIM=$!
 trap 'kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" 2>/dev/null; then break; fi
+# Wait for the simulator to say it listens (polling connect() on a free port can connect a
+# socket to itself on Linux and report a listener that is not there).
+for _ in $(seq 1 200); do
+    if grep -q "listening on" /tmp/tongdao-interop-sim.log 2>/dev/null; then break; fi
     sleep 0.1
 done
 timeout 120 "$VENV/bin/python" tests/interop/smpplib_esme.py "$PORT"

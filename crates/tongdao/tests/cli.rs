@@ -78,20 +78,39 @@ fn the_admin_verbs_work_on_the_database() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
+    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(["serve", "--demo", "--http", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args(["serve", "--demo", "--http", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("starts");
+    // Wait for the server to say it is listening (not for a port to answer: another
+    // process could answer on a recycled port before ours has started).
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut printed = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    while !printed.iter().any(|l: &String| l.starts_with("listening on")) {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => printed.push(line),
+            Err(_) if Instant::now() < deadline => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start: {printed:?}");
+            }
+        }
     }
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(kill.success());
@@ -108,10 +127,6 @@ fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status:?}");
-    let output = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("operator token:") && stdout.contains("demo API key") && stdout.contains("listening on"),
-        "{stdout}"
-    );
+    let printed = printed.join("\n");
+    assert!(printed.contains("operator token:") && printed.contains("demo API key"), "{printed}");
 }
