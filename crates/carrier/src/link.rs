@@ -90,7 +90,7 @@ impl Link {
             sequence: Arc::new(AtomicU32::new(1)),
             response_timeout: config.response_timeout,
         };
-        tokio::spawn(async move {
+        let reading = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(8192);
             let mut chunk = vec![0u8; 8192];
             let mut leniency = Leniency::default();
@@ -131,9 +131,15 @@ impl Link {
             interface_version: 0x34,
             ..Bind::default()
         };
-        let answer = link.request(Pdu::BindTransceiver(bind)).await?;
-        if answer.status != status::ESME_ROK {
-            return Err(LinkError::BindRefused(answer.status));
+        let bound = match link.request(Pdu::BindTransceiver(bind)).await {
+            Ok(answer) if answer.status == status::ESME_ROK => Ok(()),
+            Ok(answer) => Err(LinkError::BindRefused(answer.status)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = bound {
+            // Close the connection: the reader holds the last other handle on the writer.
+            reading.abort();
+            return Err(e);
         }
         if !config.enquire_link_interval.is_zero() {
             let keepalive = link.clone();

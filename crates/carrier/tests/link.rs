@@ -80,10 +80,33 @@ async fn a_window_of_submits_is_accepted_and_every_receipt_comes_back() {
     link.unbind().await.expect("unbinds");
 }
 
-/// A carrier that answers binds with `bind_status` and then never answers anything else.
-async fn silent_carrier(bind_status: u32) -> std::net::SocketAddr {
+#[tokio::test]
+async fn an_unanswered_submit_times_out_as_temporary_and_frees_its_window_slot() {
+    let (addr, _closed) = silent_carrier(status::ESME_ROK).await;
+    let mut config = config(addr, 1);
+    config.enquire_link_interval = Duration::ZERO;
+    let (link, _incoming) = Link::connect(config).await.expect("bound");
+    let started = std::time::Instant::now();
+    assert_eq!(link.submit(message(1)).await, SubmitOutcome::TemporaryFailure { status: None });
+    assert_eq!(link.submit(message(2)).await, SubmitOutcome::TemporaryFailure { status: None }, "the slot was freed");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(link.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_bind_is_reported_with_its_status_and_the_connection_closed() {
+    let (addr, closed) = silent_carrier(status::ESME_RINVPASWD).await;
+    let refused = Link::connect(config(addr, 1)).await.map(|_| ()).expect_err("refused");
+    assert_eq!(refused, LinkError::BindRefused(status::ESME_RINVPASWD));
+    tokio::time::timeout(Duration::from_secs(5), closed).await.expect("the link hangs up").expect("reported");
+}
+
+/// A carrier that answers binds with `bind_status`, never answers anything else, and says
+/// when the client hangs up.
+async fn silent_carrier(bind_status: u32) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let (hung_up, closed) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else { return };
         let mut buffer = Vec::new();
@@ -100,30 +123,13 @@ async fn silent_carrier(bind_status: u32) -> std::net::SocketAddr {
                 }
             }
             match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => {
+                    let _ = hung_up.send(());
+                    return;
+                }
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
     });
-    addr
-}
-
-#[tokio::test]
-async fn an_unanswered_submit_times_out_as_temporary_and_frees_its_window_slot() {
-    let addr = silent_carrier(status::ESME_ROK).await;
-    let mut config = config(addr, 1);
-    config.enquire_link_interval = Duration::ZERO;
-    let (link, _incoming) = Link::connect(config).await.expect("bound");
-    let started = std::time::Instant::now();
-    assert_eq!(link.submit(message(1)).await, SubmitOutcome::TemporaryFailure { status: None });
-    assert_eq!(link.submit(message(2)).await, SubmitOutcome::TemporaryFailure { status: None }, "the slot was freed");
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(link.in_flight(), 0);
-}
-
-#[tokio::test]
-async fn a_refused_bind_is_reported_with_its_status() {
-    let addr = silent_carrier(status::ESME_RINVPASWD).await;
-    let refused = Link::connect(config(addr, 1)).await.map(|_| ()).expect_err("refused");
-    assert_eq!(refused, LinkError::BindRefused(status::ESME_RINVPASWD));
+    (addr, closed)
 }
