@@ -1,5 +1,6 @@
 //! One SMPP bind to a carrier, as transceiver.
 //!
+//! Submits are spaced evenly at the link's TPS and limited to its window.
 //! Requests are matched to answers by sequence number, so any number may be outstanding up
 //! to the window; an answer may arrive in any order, and a receipt may arrive before the
 //! answer to its own submit_sm (the receipt is handed on at once; matching it to the message
@@ -33,6 +34,8 @@ pub struct LinkConfig {
     pub window: usize,
     pub response_timeout: Duration,
     pub enquire_link_interval: Duration,
+    /// submit_sm per second at most on this link; 0 for no limit.
+    pub tps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +65,35 @@ pub struct Link {
     window: Arc<Semaphore>,
     sequence: Arc<AtomicU32>,
     response_timeout: Duration,
+    pacer: Arc<Pacer>,
+}
+
+/// Spaces submits evenly at the link's TPS: each takes the next free instant, so a burst is
+/// smoothed rather than sent and then throttled by the carrier.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(tps: u32) -> Pacer {
+        let interval = if tps == 0 { Duration::ZERO } else { Duration::from_secs(1) / tps };
+        Pacer { interval, next: tokio::sync::Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    async fn wait_turn(&self) {
+        if self.interval.is_zero() {
+            return;
+        }
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 impl Link {
@@ -89,6 +121,7 @@ impl Link {
             window: Arc::new(Semaphore::new(config.window.max(1))),
             sequence: Arc::new(AtomicU32::new(1)),
             response_timeout: config.response_timeout,
+            pacer: Arc::new(Pacer::new(config.tps)),
         };
         let reading = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(8192);
@@ -189,6 +222,7 @@ impl Link {
         let Ok(_slot) = self.window.acquire().await else {
             return SubmitOutcome::TemporaryFailure { status: None };
         };
+        self.pacer.wait_turn().await;
         match self.request(Pdu::SubmitSm(sm)).await {
             Ok(Command { status, pdu: Pdu::SubmitSmResp(MessageIdResp { message_id }), .. }) => {
                 SubmitOutcome::from_response(status, message_id)

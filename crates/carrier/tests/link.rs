@@ -21,6 +21,7 @@ fn config(addr: std::net::SocketAddr, window: usize) -> LinkConfig {
         window,
         response_timeout: Duration::from_millis(300),
         enquire_link_interval: Duration::from_millis(50),
+        tps: 0,
     }
 }
 
@@ -132,4 +133,23 @@ async fn silent_carrier(bind_status: u32) -> (std::net::SocketAddr, tokio::sync:
         }
     });
     (addr, closed)
+}
+
+#[tokio::test]
+async fn submits_are_spaced_at_the_link_s_tps() {
+    let (addr, _stats, _stop) = simulator().await;
+    let mut config = config(addr, 10);
+    config.tps = 100;
+    let (link, _incoming) = Link::connect(config).await.expect("bound");
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let link = link.clone();
+        tasks.push(tokio::spawn(async move { link.submit(message(n)).await }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.expect("task"), SubmitOutcome::Accepted { .. }));
+    }
+    // 50 submits at 100 per second: the last leaves 49 intervals of 10 ms after the first.
+    assert!(started.elapsed() >= Duration::from_millis(480), "took {:?}", started.elapsed());
 }
