@@ -356,6 +356,20 @@ impl<'a> Reader<'a, '_> {
     }
 }
 
+/// The PDUs that have no body (SMPP 3.4 §4): the header says it all.
+fn bodiless(id: CommandId) -> Option<Pdu> {
+    Some(match id {
+        CommandId::Unbind => Pdu::Unbind,
+        CommandId::UnbindResp => Pdu::UnbindResp,
+        CommandId::EnquireLink => Pdu::EnquireLink,
+        CommandId::EnquireLinkResp => Pdu::EnquireLinkResp,
+        CommandId::GenericNack => Pdu::GenericNack,
+        CommandId::CancelSmResp => Pdu::CancelSmResp,
+        CommandId::ReplaceSmResp => Pdu::ReplaceSmResp,
+        _ => return None,
+    })
+}
+
 fn bind(r: &mut Reader) -> Field<Bind> {
     let bind = Bind {
         system_id: r.c_string(SYSTEM_ID)?,
@@ -496,7 +510,6 @@ impl Command {
         let error_status = status != status::ESME_ROK;
         // A response reporting an error may carry no body at all.
         let empty_resp = error_status && r.is_done();
-        let empty = |r: &mut Reader| r.end();
         let pdu = (|| -> Field<Pdu> {
             Ok(match id {
                 CommandId::BindTransmitter => Pdu::BindTransmitter(bind(&mut r)?),
@@ -513,26 +526,6 @@ impl Command {
                     r.end();
                     Pdu::Outbind(outbind)
                 }
-                CommandId::Unbind => {
-                    empty(&mut r);
-                    Pdu::Unbind
-                }
-                CommandId::UnbindResp => {
-                    empty(&mut r);
-                    Pdu::UnbindResp
-                }
-                CommandId::EnquireLink => {
-                    empty(&mut r);
-                    Pdu::EnquireLink
-                }
-                CommandId::EnquireLinkResp => {
-                    empty(&mut r);
-                    Pdu::EnquireLinkResp
-                }
-                CommandId::GenericNack => {
-                    empty(&mut r);
-                    Pdu::GenericNack
-                }
                 CommandId::SubmitSm => Pdu::SubmitSm(sm(&mut r)?),
                 CommandId::DeliverSm => Pdu::DeliverSm(sm(&mut r)?),
                 CommandId::SubmitSmResp => Pdu::SubmitSmResp(message_id_resp(&mut r, status)?),
@@ -546,14 +539,11 @@ impl Command {
                 CommandId::QuerySmResp if empty_resp => Pdu::QuerySmResp(QuerySmResp::default()),
                 CommandId::QuerySmResp => Pdu::QuerySmResp(query_sm_resp(&mut r)?),
                 CommandId::CancelSm => Pdu::CancelSm(cancel_sm(&mut r)?),
-                CommandId::CancelSmResp => {
-                    empty(&mut r);
-                    Pdu::CancelSmResp
-                }
                 CommandId::ReplaceSm => Pdu::ReplaceSm(replace_sm(&mut r)?),
-                CommandId::ReplaceSmResp => {
-                    empty(&mut r);
-                    Pdu::ReplaceSmResp
+                // The rest have no body.
+                other => {
+                    r.end();
+                    bodiless(other).ok_or("a command without a decoder")?
                 }
             })
         })();
