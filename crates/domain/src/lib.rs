@@ -11,6 +11,7 @@
 //! - [`money`]: exact integer micro-units, shown as 4-decimal strings;
 //! - [`tariff`]: the price per billable segment by destination;
 //! - [`agreement`]: the service agreement's fields and the states that allow sending;
+//! - [`callback`]: which webhook URLs are allowed (no private or loopback targets by default);
 //! - [`message`]: message statuses and the request limits;
 //! - [`rejection`]: the one table of refusal codes, HTTP statuses and SMPP command_status;
 //! - [`id`]: prefixed, time-ordered ids; [`clock`]: the injectable source of time.
@@ -19,6 +20,7 @@
 //! Do IO, be async, or know SQL, HTTP or SMPP bytes.
 
 pub mod agreement;
+pub mod callback;
 pub mod clock;
 pub mod id;
 pub mod message;

@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_SEGMENTS: u32 = 10;
 macro_rules! statuses {
     ($($variant:ident => $text:literal, final: $final:literal;)*) => {
         /// Where a message is. `accepted → queued → submitted → delivered | undeliverable |
-        /// expired | rejected | failed`, plus `scheduled` (waiting for `send_at`), `held`
+        /// expired | rejected | unknown | failed`, plus `scheduled` (waiting for `send_at`), `held`
         /// (waiting for moderation) and `cancelled`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
@@ -54,6 +54,7 @@ statuses! {
     Rejected => "rejected", final: true;
     Failed => "failed", final: true;
     Cancelled => "cancelled", final: true;
+    Unknown => "unknown", final: true;
 }
 
 impl std::fmt::Display for MessageStatus {

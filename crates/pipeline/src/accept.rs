@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tongdao_domain::message::{
-    MAX_CALLBACK_URL_BYTES, MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS,
+    MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS,
     MAX_TEXT_BYTES, MAX_VALIDITY_MS,
 };
 use tongdao_domain::{ErrorCode, MessageStatus, Money, Msisdn, Rejection, Text};
@@ -178,13 +178,21 @@ impl Platform {
             now_ms: now,
         };
         match self.store().accept(batch).await.map_err(rejection_from_store)? {
-            AcceptOutcome::Stored { .. } => Ok(Accepted::Fresh { response: answer, json }),
+            AcceptOutcome::Stored { .. } => {
+                if answer.messages.iter().any(|m| m.status == MessageStatus::Queued) {
+                    self.dispatch_signal().notify_one();
+                }
+                Ok(Accepted::Fresh { response: answer, json })
+            }
             AcceptOutcome::Replayed { status, response } => Ok(Accepted::Replayed { status, json: response }),
         }
     }
 
     async fn price(&self, customer_id: &str, s: &Submission, now: i64) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
+        if let Some(url) = &s.callback_url {
+            self.callback_policy().check("callback_url", url)?;
+        }
         let profile = self.profile(customer_id).await?;
         let agreement = tongdao_domain::agreement::in_force(&profile.agreements, now)?;
         if s.text.len() > MAX_TEXT_BYTES {
@@ -233,6 +241,7 @@ impl Platform {
                         callback_url: s.callback_url.clone(),
                         send_at: s.send_at.filter(|at| *at > now),
                         valid_until: s.valid_until,
+                        charge_on: agreement.terms.charge_on,
                     };
                     priced.messages.push((shown, stored));
                 }
@@ -320,16 +329,6 @@ fn check_shape(s: &Submission, now: i64) -> Result<(), Rejection> {
             "client_ref",
             format!("client_ref must be at most {MAX_CLIENT_REF_CHARS} printable characters"),
         ));
-    }
-    if let Some(url) = &s.callback_url {
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        let host_ok = url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-        if url.len() > MAX_CALLBACK_URL_BYTES || !scheme_ok || !host_ok || url.chars().any(char::is_whitespace) {
-            return Err(Rejection::invalid(
-                "callback_url",
-                "callback_url must be an http(s) URL of at most 2048 bytes",
-            ));
-        }
     }
     if let Some(at) = s.send_at
         && at > now + MAX_SCHEDULE_AHEAD_MS

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`accept`]: `Submission` → validated, priced messages → stored;
 //! - [`operations`]: what the operator does (customers, agreements, tariffs, money, keys);
+//! - [`account`]: webhook settings, numbers that route replies, inbound messages;
 //! - [`credentials`]: API keys and operator tokens: generation and hashing;
 //! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
 //! - [`metrics`]: counters the edges render.
@@ -17,6 +18,7 @@
 //! Know HTTP or SMPP types.
 
 pub mod accept;
+pub mod account;
 pub mod cache;
 pub mod credentials;
 pub mod metrics;
@@ -24,6 +26,8 @@ pub mod operations;
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+use tongdao_domain::callback::CallbackPolicy;
 use tongdao_domain::{Clock, ErrorCode, NumberingPlan, Rejection};
 use tongdao_store::{Store, StoreError};
 
@@ -42,10 +46,22 @@ struct Inner {
     numbering: NumberingPlan,
     cache: cache::Cache,
     metrics: metrics::Metrics,
+    callback_policy: CallbackPolicy,
+    /// Woken when messages become `queued`, so the dispatcher reads the queue at once.
+    dispatch: Arc<Notify>,
 }
 
 impl Platform {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, numbering: NumberingPlan) -> Platform {
+        Self::with_callbacks(store, clock, numbering, CallbackPolicy::default())
+    }
+
+    pub fn with_callbacks(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        numbering: NumberingPlan,
+        callback_policy: CallbackPolicy,
+    ) -> Platform {
         Platform {
             inner: Arc::new(Inner {
                 store,
@@ -53,8 +69,21 @@ impl Platform {
                 numbering,
                 cache: cache::Cache::default(),
                 metrics: metrics::Metrics::default(),
+                callback_policy,
+                dispatch: Arc::new(Notify::new()),
             }),
         }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+    pub fn callback_policy(&self) -> CallbackPolicy {
+        self.inner.callback_policy
+    }
+    /// Notified whenever messages become `queued`.
+    pub fn dispatch_signal(&self) -> &Arc<Notify> {
+        &self.inner.dispatch
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

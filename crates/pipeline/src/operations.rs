@@ -18,7 +18,7 @@ use crate::{Platform, rejection_from_store};
 /// Longest free-text field (addresses, contacts, references, reasons).
 const MAX_FIELD_CHARS: usize = 500;
 
-fn text_field(field: &str, value: &str, required: bool) -> Result<String, Rejection> {
+pub(crate) fn text_field(field: &str, value: &str, required: bool) -> Result<String, Rejection> {
     let value = value.trim();
     if (required && value.is_empty()) || value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control)
     {
@@ -283,6 +283,9 @@ impl Platform {
     /// Releases due scheduled messages and expires overdue ones; returns how many of each.
     pub async fn sweep(&self) -> Result<(u32, u32), Rejection> {
         let report = self.store().sweep(self.now_ms(), 1000).await.map_err(rejection_from_store)?;
+        if report.released > 0 {
+            self.dispatch_signal().notify_one();
+        }
         if report.expired > 0 || report.released > 0 {
             tracing::info!(
                 released = report.released,

@@ -117,4 +117,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `valid_until`, and forgets idempotency keys older than 24 hours; at most `limit` of
     /// each per call.
     async fn sweep(&self, now_ms: i64, limit: u32) -> StoreResult<SweepReport>;
+
+    // Dispatch (the messages table is the queue)
+    /// Queued messages after `after_seq` in queue order, at most `limit`.
+    async fn queued_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<QueuedMessage>>;
+    /// Records that every queued message up to `queue_seq` may be handed to a carrier from
+    /// now on; after a restart those still queued count as possible resubmissions.
+    async fn mark_dispatched(&self, queue_seq: i64) -> StoreResult<()>;
+    /// Records submits, failures and receipts in one transaction, in order: status changes
+    /// with their events, settlement of final statuses per `charge_on`, webhook events.
+    async fn record_progress(&self, progress: Vec<Progress>) -> StoreResult<Vec<Recorded>>;
+    /// Forgets early receipts never matched after `older_than_ms`; returns how many.
+    async fn forget_early_receipts(&self, older_than_ms: i64) -> StoreResult<u64>;
+
+    // Inbound
+    async fn add_number(&self, number: CustomerNumber) -> StoreResult<CustomerNumber>;
+    async fn remove_number(&self, customer_id: &str, number: &str) -> StoreResult<()>;
+    async fn list_numbers(&self, customer_id: &str) -> StoreResult<Vec<CustomerNumber>>;
+    /// Stores an MO for the customer owning the longest number that prefixes its recipient,
+    /// with a webhook event; `None` when nobody owns it (kept for the operator).
+    async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<InboundMessage>>;
+    /// Newest first; `before` is the last id of the previous page.
+    async fn list_inbound(&self, customer_id: &str, before: Option<String>, limit: u32) -> StoreResult<Vec<InboundMessage>>;
+
+    // Webhooks
+    async fn webhook_settings(&self, customer_id: &str) -> StoreResult<WebhookSettings>;
+    async fn set_webhook_url(&self, customer_id: &str, url: Option<String>) -> StoreResult<WebhookSettings>;
+    /// Sets the secret; with `only_if_unset`, keeps an existing one.
+    async fn set_webhook_secret(&self, customer_id: &str, secret: &str, only_if_unset: bool) -> StoreResult<WebhookSettings>;
+    /// Endpoints with events due now, at most `limit`.
+    async fn due_endpoints(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueEndpoint>>;
+    /// The endpoint's oldest pending events, at most `limit`.
+    async fn endpoint_events(&self, customer_id: &str, url: &str, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
+    /// The endpoint took these events: they are removed and its failures reset.
+    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()>;
+    /// The endpoint failed: it is not tried again before `next_attempt_at`; events older than
+    /// `give_up_before_ms` are dropped (returns how many).
+    async fn webhook_failed(
+        &self,
+        customer_id: &str,
+        url: &str,
+        next_attempt_at: i64,
+        error: &str,
+        give_up_before_ms: i64,
+    ) -> StoreResult<u64>;
+    /// Events waiting in the outbox.
+    async fn outbox_depth(&self) -> StoreResult<u64>;
 }

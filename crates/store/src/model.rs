@@ -110,6 +110,8 @@ pub struct NewMessage {
     pub callback_url: Option<String>,
     pub send_at: Option<i64>,
     pub valid_until: Option<i64>,
+    /// The agreement's `charge_on` when the message was accepted.
+    pub charge_on: tongdao_domain::agreement::ChargeOn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +180,10 @@ pub struct MessageEvent {
     pub status: MessageStatus,
     pub at: i64,
     pub detail: Option<String>,
+    /// The link (configured carrier) the event concerns, its message id(s) and error code.
+    pub carrier: Option<String>,
+    pub carrier_message_id: Option<String>,
+    pub error: Option<String>,
 }
 
 /// Newest first; `before` is the id of the last message of the previous page.
@@ -203,4 +209,158 @@ pub struct WriteStats {
     pub commits: u64,
     pub jobs: u64,
     pub wal_truncations: u64,
+}
+
+/// A message waiting for a carrier link, as the dispatcher reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// Its place in the dispatch queue (commit order).
+    pub queue_seq: i64,
+    pub id: String,
+    pub customer_id: String,
+    pub recipient: String,
+    /// The destination carrier (`cmcc`, …) from the numbering plan, if known.
+    pub carrier: Option<String>,
+    pub sender: Option<String>,
+    pub text: String,
+    pub valid_until: Option<i64>,
+    /// Whether this message may already have been handed to a carrier before a restart.
+    pub maybe_sent: bool,
+}
+
+/// How a carrier's receipt (or our submit) ended for one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartOutcome {
+    Delivered,
+    Undeliverable,
+    Expired,
+    Rejected,
+    Unknown,
+}
+
+impl PartOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartOutcome::Delivered => "delivered",
+            PartOutcome::Undeliverable => "undeliverable",
+            PartOutcome::Expired => "expired",
+            PartOutcome::Rejected => "rejected",
+            PartOutcome::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PartOutcome> {
+        [Self::Delivered, Self::Undeliverable, Self::Expired, Self::Rejected, Self::Unknown]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+    /// The message status a part with this outcome gives when it is the worst one.
+    pub fn status(self) -> MessageStatus {
+        match self {
+            PartOutcome::Delivered => MessageStatus::Delivered,
+            PartOutcome::Undeliverable => MessageStatus::Undeliverable,
+            PartOutcome::Expired => MessageStatus::Expired,
+            PartOutcome::Rejected => MessageStatus::Rejected,
+            PartOutcome::Unknown => MessageStatus::Unknown,
+        }
+    }
+    /// Which outcome a message with parts of both shows: the one that says most about why
+    /// the message did not arrive.
+    pub fn rank(self) -> u8 {
+        match self {
+            PartOutcome::Delivered => 0,
+            PartOutcome::Unknown => 1,
+            PartOutcome::Expired => 2,
+            PartOutcome::Undeliverable => 3,
+            PartOutcome::Rejected => 4,
+        }
+    }
+}
+
+/// What happened to queued and submitted messages, recorded in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Every part went out on `link` and was accepted; the carrier's ids in part order.
+    Submitted { customer_id: String, message_id: String, link: String, carrier_message_ids: Vec<String>, at: i64 },
+    /// The message will not be sent: permanent refusal, or no route. Of its `parts`,
+    /// `accepted` went out before the failure (their receipts are no longer awaited).
+    Failed {
+        customer_id: String,
+        message_id: String,
+        link: Option<String>,
+        parts: u32,
+        accepted: u32,
+        error: String,
+        at: i64,
+    },
+    /// Still unsent at its `valid_until`.
+    Expired { customer_id: String, message_id: String, at: i64 },
+    /// A delivery receipt from `link` for one part.
+    Receipt { link: String, carrier_message_id: String, outcome: PartOutcome, error: Option<String>, at: i64 },
+}
+
+/// What recording one [`Progress`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Done,
+    /// The message was no longer in a state the progress applies to (e.g. a duplicate
+    /// receipt, or a message already final): nothing changed.
+    Ignored,
+    /// A receipt whose part is not known yet: kept, and matched when the part is recorded.
+    Early,
+}
+
+/// An inbound (MO) message as the carrier side hands it to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInbound {
+    pub id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub text: String,
+    pub link: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub id: String,
+    pub customer_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub text: String,
+    pub link: String,
+    pub received_at: i64,
+}
+
+/// A number that routes inbound messages to its customer (itself and its extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerNumber {
+    pub number: String,
+    pub customer_id: String,
+    pub created_at: i64,
+}
+
+/// A customer's webhook settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// An endpoint (customer + URL) with events due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEndpoint {
+    pub customer_id: String,
+    pub url: String,
+    pub failures: u32,
+    /// The customer's signing secret now.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: i64,
+    /// One event as JSON.
+    pub body: String,
+    pub created_at: i64,
 }

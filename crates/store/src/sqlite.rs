@@ -13,7 +13,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +27,12 @@ use tongdao_domain::{Clock, MessageStatus, Money, SystemClock, Tariff};
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
+mod carrier;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, "carrier", include_str!("../migrations/sqlite/0002_carrier.sql")),
+];
 
 /// Tuning for [`SqliteStore::open_with`].
 #[derive(Debug, Clone)]
@@ -58,6 +63,12 @@ pub struct SqliteStore {
     /// Tells the checkpointer thread to stop when the store is dropped.
     closing: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    /// The next dispatch queue number; only the writer thread takes numbers, so they follow
+    /// commit order.
+    queue_seq: Arc<AtomicI64>,
+    /// The dispatch mark when the store was opened: queued messages at or below it may have
+    /// been handed to a carrier before a restart.
+    mark_at_open: i64,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +182,9 @@ impl SqliteStore {
         // Checkpoints run on their own thread (below), so the writer never stalls copying
         // the WAL back into the database file.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let last_seq: i64 =
+            conn.query_row("SELECT COALESCE(MAX(queue_seq), 0) FROM messages", [], |r| r.get(0))?;
+        let mark_at_open = carrier::dispatch_mark(&conn)?;
         let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
         let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
@@ -192,7 +206,15 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
         let readers =
             Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
-        Ok(SqliteStore { path: path.to_owned(), writer, readers, closing, counters })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers,
+            closing,
+            counters,
+            queue_seq: Arc::new(AtomicI64::new(last_seq + 1)),
+            mark_at_open,
+        })
     }
 
     async fn write<T: Send + 'static>(
@@ -568,49 +590,132 @@ fn set_balance(conn: &Connection, customer_id: &str, balance: i64) -> StoreResul
     Ok(())
 }
 
-fn record_event(conn: &Connection, message_id: &str, seq: i64, status: MessageStatus, at: i64) -> StoreResult<()> {
-    conn.prepare_cached("INSERT INTO message_events (message_id, seq, status, at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![message_id, seq, status.as_str(), at])?;
+/// One status change of a message, with what the carrier said about it.
+#[derive(Debug, Clone, Copy)]
+struct Change<'a> {
+    customer_id: &'a str,
+    message_id: &'a str,
+    status: MessageStatus,
+    at: i64,
+    carrier: Option<&'a str>,
+    carrier_message_id: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+impl<'a> Change<'a> {
+    fn new(customer_id: &'a str, message_id: &'a str, status: MessageStatus, at: i64) -> Change<'a> {
+        Change { customer_id, message_id, status, at, carrier: None, carrier_message_id: None, error: None }
+    }
+}
+
+/// What every status UPDATE returns for [`after_change`]: the recipient, the client's
+/// reference, and the URL the change is reported to (the message's, else the customer's).
+const CHANGE_RETURNING: &str = "RETURNING recipient, client_ref, \
+     COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id))";
+
+struct Changed {
+    recipient: String,
+    client_ref: Option<String>,
+    url: Option<String>,
+}
+
+fn changed_row(r: &Row<'_>) -> rusqlite::Result<Changed> {
+    Ok(Changed { recipient: r.get(0)?, client_ref: r.get(1)?, url: r.get(2)? })
+}
+
+/// Sets a message's status; `Ok(false)` if it is not in `from` (nothing written).
+fn change_status(conn: &Connection, change: &Change<'_>, from: &[MessageStatus]) -> StoreResult<bool> {
+    let guard = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE messages SET status = ?3, updated_at = ?4 WHERE customer_id = ?1 AND id = ?2 AND status IN ({guard}) \
+         {CHANGE_RETURNING}"
+    );
+    let changed = conn
+        .prepare_cached(&sql)?
+        .query_row(params![change.customer_id, change.message_id, change.status.as_str(), change.at], changed_row)
+        .optional()?;
+    match changed {
+        Some(changed) => after_change(conn, change, &changed).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// The event row and the webhook event of a status change already written to `messages`.
+fn after_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1")?
+        .query_row([change.message_id], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO message_events (message_id, seq, status, at, carrier, carrier_message_id, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        change.message_id,
+        seq,
+        change.status.as_str(),
+        change.at,
+        change.carrier,
+        change.carrier_message_id,
+        change.error
+    ])?;
+    if let Some(url) = &changed.url {
+        let body = serde_json::json!({
+            "id": tongdao_domain::id::new_id("evt"),
+            "type": "message.status",
+            "message_id": change.message_id,
+            "status": change.status,
+            "at": tongdao_domain::clock::rfc3339(change.at),
+            "to": changed.recipient,
+            "client_ref": changed.client_ref,
+            "carrier": change.carrier,
+            "carrier_message_id": change.carrier_message_id,
+            "error": change.error,
+        });
+        carrier::enqueue_webhook(conn, change.customer_id, url, &body.to_string(), change.at)?;
+    }
     Ok(())
 }
 
-fn change_status(
+/// Gives back `amount` of a message's charge; the unique index makes a second refund of the
+/// same message impossible.
+fn refund(
     conn: &Connection,
     customer_id: &str,
     message_id: &str,
-    status: MessageStatus,
+    amount: i64,
+    reason: &str,
     now_ms: i64,
 ) -> StoreResult<()> {
-    conn.prepare_cached("UPDATE messages SET status = ?3, updated_at = ?4 WHERE customer_id = ?1 AND id = ?2")?
-        .execute(params![customer_id, message_id, status.as_str(), now_ms])?;
-    let seq: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1")?
-        .query_row([message_id], |r| r.get(0))?;
-    record_event(conn, message_id, seq, status, now_ms)
-}
-
-/// Refunds a message's whole price; the unique index makes a second refund impossible.
-fn refund_message(conn: &Connection, message: &StoredMessage, reason: &str, now_ms: i64) -> StoreResult<()> {
-    let price = message.price.micros();
-    if price == 0 {
+    if amount <= 0 {
         return Ok(());
     }
-    let balance = balance_of(conn, &message.customer_id)? + price;
-    set_balance(conn, &message.customer_id, balance)?;
+    let balance = balance_of(conn, customer_id)? + amount;
+    set_balance(conn, customer_id, balance)?;
     append_ledger(
         conn,
         LedgerRow {
-            customer_id: &message.customer_id,
+            customer_id,
             kind: LedgerKind::Refund,
-            amount: price,
+            amount,
             balance_after: balance,
-            message_id: Some(&message.id),
+            message_id: Some(message_id),
             reference: None,
             reason: Some(reason),
             now_ms,
         },
     )?;
     Ok(())
+}
+
+/// Ends an unsent message as `expired` with its whole price refunded; `false` if it was no
+/// longer waiting to be sent.
+fn expire(conn: &Connection, customer_id: &str, message_id: &str, price: i64, now_ms: i64) -> StoreResult<bool> {
+    let change = Change::new(customer_id, message_id, MessageStatus::Expired, now_ms);
+    if !change_status(conn, &change, &[MessageStatus::Scheduled, MessageStatus::Queued])? {
+        return Ok(false);
+    }
+    refund(conn, customer_id, message_id, price, "expired before it could be sent", now_ms)?;
+    Ok(true)
 }
 
 /// The answer kept for `key` if it was given in the last 24 hours.
@@ -626,7 +731,7 @@ fn find_idempotency(conn: &Connection, customer_id: &str, key: &str, now_ms: i64
         .optional()?)
 }
 
-fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOutcome> {
+fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -> StoreResult<AcceptOutcome> {
     // Every check comes before the first write (see `commit_batch`).
     if let Some(idempotency) = &batch.idempotency
         && let Some(kept) = find_idempotency(conn, &batch.customer_id, &idempotency.key, batch.now_ms)?
@@ -649,10 +754,11 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOut
     let mut running = balance;
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
-         first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+         first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17)",
     )?;
     for m in &batch.messages {
+        let seq = (m.status == MessageStatus::Queued).then(|| queue_seq.fetch_add(1, Ordering::Relaxed));
         insert.execute(params![
             m.id,
             batch.customer_id,
@@ -669,6 +775,8 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch) -> StoreResult<AcceptOut
             m.send_at,
             m.valid_until,
             batch.now_ms,
+            charge_str(m.charge_on),
+            seq,
         ])?;
         running -= m.price.micros();
         append_ledger(
@@ -710,19 +818,25 @@ fn find_message(conn: &Connection, customer_id: &str, id: &str) -> StoreResult<S
     conn.prepare_cached(&sql)?.query_row([customer_id, id], message_row).optional()?.ok_or(StoreError::NotFound)
 }
 
-fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport> {
+fn sweep(conn: &Connection, now_ms: i64, limit: u32, queue_seq: &AtomicI64) -> StoreResult<SweepReport> {
     let mut report = SweepReport::default();
-    // One query per partial index, repeating its predicate so SQLite uses it.
-    for status in ["scheduled", "queued"] {
+    // One query per partial index, repeating its predicate so SQLite uses it. A queued
+    // message the dispatcher has taken (at or below its mark) is the dispatcher's to expire:
+    // it may be on its way to a carrier right now.
+    let mark = carrier::dispatch_mark(conn)?;
+    for (status, taken) in [("scheduled", ""), ("queued", " AND queue_seq > ?3")] {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = '{status}' AND valid_until IS NOT NULL \
-             AND valid_until <= ?1 LIMIT ?2"
+             AND valid_until <= ?1{taken} LIMIT ?2"
         );
-        let expiring: Vec<StoredMessage> =
-            conn.prepare_cached(&sql)?.query_map(params![now_ms, limit], message_row)?.collect::<Result<_, _>>()?;
-        for message in &expiring {
-            refund_message(conn, message, "expired before it could be sent", now_ms)?;
-            change_status(conn, &message.customer_id, &message.id, MessageStatus::Expired, now_ms)?;
+        let mut statement = conn.prepare_cached(&sql)?;
+        let expiring: Vec<StoredMessage> = if taken.is_empty() {
+            statement.query_map(params![now_ms, limit], message_row)?.collect::<Result<_, _>>()?
+        } else {
+            statement.query_map(params![now_ms, limit, mark], message_row)?.collect::<Result<_, _>>()?
+        };
+        for m in &expiring {
+            expire(conn, &m.customer_id, &m.id, m.price.micros(), now_ms)?;
             report.expired += 1;
         }
     }
@@ -731,7 +845,10 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<SweepReport>
         .query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (customer_id, id) in &due {
-        change_status(conn, customer_id, id, MessageStatus::Queued, now_ms)?;
+        conn.prepare_cached("UPDATE messages SET queue_seq = ?3 WHERE customer_id = ?1 AND id = ?2")?.execute(
+            params![customer_id, id, queue_seq.fetch_add(1, Ordering::Relaxed)],
+        )?;
+        change_status(conn, &Change::new(customer_id, id, MessageStatus::Queued, now_ms), &[MessageStatus::Scheduled])?;
         report.released += 1;
     }
     conn.prepare_cached(
@@ -1071,7 +1188,8 @@ impl Store for SqliteStore {
     }
 
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome> {
-        self.write(move |conn| accept_batch(conn, &batch)).await
+        let queue_seq = self.queue_seq.clone();
+        self.write(move |conn| accept_batch(conn, &batch, &queue_seq)).await
     }
 
     async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)> {
@@ -1085,15 +1203,24 @@ impl Store for SqliteStore {
                 status: MessageStatus::parse(&first.0).ok_or_else(|| conversion_error(0, "bad status"))?,
                 at: first.1,
                 detail: None,
+                carrier: None,
+                carrier_message_id: None,
+                error: None,
             };
             let changes: Vec<MessageEvent> = conn
-                .prepare_cached("SELECT status, at, detail FROM message_events WHERE message_id = ?1 ORDER BY seq")?
+                .prepare_cached(
+                    "SELECT status, at, detail, carrier, carrier_message_id, error FROM message_events \
+                     WHERE message_id = ?1 ORDER BY seq",
+                )?
                 .query_map([&id], |r| {
                     let status: String = r.get(0)?;
                     Ok(MessageEvent {
                         status: MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?,
                         at: r.get(1)?,
                         detail: r.get(2)?,
+                        carrier: r.get(3)?,
+                        carrier_message_id: r.get(4)?,
+                        error: r.get(5)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -1143,15 +1270,108 @@ impl Store for SqliteStore {
             if message.status != MessageStatus::Scheduled {
                 return Err(StoreError::NotCancellable(message.status.as_str().to_owned()));
             }
-            refund_message(conn, &message, "cancelled by the customer", now_ms)?;
-            change_status(conn, &customer_id, &id, MessageStatus::Cancelled, now_ms)?;
+            refund(conn, &customer_id, &id, message.price.micros(), "cancelled by the customer", now_ms)?;
+            change_status(
+                conn,
+                &Change::new(&customer_id, &id, MessageStatus::Cancelled, now_ms),
+                &[MessageStatus::Scheduled],
+            )?;
             find_message(conn, &customer_id, &id)
         })
         .await
     }
 
     async fn sweep(&self, now_ms: i64, limit: u32) -> StoreResult<SweepReport> {
-        self.write(move |conn| sweep(conn, now_ms, limit)).await
+        let queue_seq = self.queue_seq.clone();
+        self.write(move |conn| sweep(conn, now_ms, limit, &queue_seq)).await
+    }
+
+    async fn queued_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<QueuedMessage>> {
+        let mark = self.mark_at_open;
+        self.read(move |conn| carrier::queued_after(conn, after_seq, limit, mark)).await
+    }
+
+    async fn mark_dispatched(&self, queue_seq: i64) -> StoreResult<()> {
+        self.write(move |conn| carrier::mark_dispatched(conn, queue_seq)).await
+    }
+
+    async fn record_progress(&self, progress: Vec<Progress>) -> StoreResult<Vec<Recorded>> {
+        self.write(move |conn| carrier::record_progress(conn, &progress)).await
+    }
+
+    async fn forget_early_receipts(&self, older_than_ms: i64) -> StoreResult<u64> {
+        self.write(move |conn| carrier::forget_early_receipts(conn, older_than_ms)).await
+    }
+
+    async fn add_number(&self, number: CustomerNumber) -> StoreResult<CustomerNumber> {
+        self.write(move |conn| carrier::add_number(conn, &number)).await
+    }
+
+    async fn remove_number(&self, customer_id: &str, number: &str) -> StoreResult<()> {
+        let (customer_id, number) = (customer_id.to_owned(), number.to_owned());
+        self.write(move |conn| carrier::remove_number(conn, &customer_id, &number)).await
+    }
+
+    async fn list_numbers(&self, customer_id: &str) -> StoreResult<Vec<CustomerNumber>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| carrier::list_numbers(conn, &customer_id)).await
+    }
+
+    async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<InboundMessage>> {
+        self.write(move |conn| carrier::record_inbound(conn, &inbound)).await
+    }
+
+    async fn list_inbound(&self, customer_id: &str, before: Option<String>, limit: u32) -> StoreResult<Vec<InboundMessage>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| carrier::list_inbound(conn, &customer_id, before.as_deref(), limit)).await
+    }
+
+    async fn webhook_settings(&self, customer_id: &str) -> StoreResult<WebhookSettings> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| carrier::webhook_settings(conn, &customer_id)).await
+    }
+
+    async fn set_webhook_url(&self, customer_id: &str, url: Option<String>) -> StoreResult<WebhookSettings> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| carrier::set_webhook_url(conn, &customer_id, url.as_deref())).await
+    }
+
+    async fn set_webhook_secret(&self, customer_id: &str, secret: &str, only_if_unset: bool) -> StoreResult<WebhookSettings> {
+        let (customer_id, secret) = (customer_id.to_owned(), secret.to_owned());
+        self.write(move |conn| carrier::set_webhook_secret(conn, &customer_id, &secret, only_if_unset)).await
+    }
+
+    async fn due_endpoints(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueEndpoint>> {
+        self.read(move |conn| carrier::due_endpoints(conn, now_ms, limit)).await
+    }
+
+    async fn endpoint_events(&self, customer_id: &str, url: &str, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+        let (customer_id, url) = (customer_id.to_owned(), url.to_owned());
+        self.read(move |conn| carrier::endpoint_events(conn, &customer_id, &url, limit)).await
+    }
+
+    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()> {
+        let (customer_id, url) = (customer_id.to_owned(), url.to_owned());
+        self.write(move |conn| carrier::webhook_delivered(conn, &customer_id, &url, &ids)).await
+    }
+
+    async fn webhook_failed(
+        &self,
+        customer_id: &str,
+        url: &str,
+        next_attempt_at: i64,
+        error: &str,
+        give_up_before_ms: i64,
+    ) -> StoreResult<u64> {
+        let (customer_id, url, error) = (customer_id.to_owned(), url.to_owned(), error.to_owned());
+        self.write(move |conn| {
+            carrier::webhook_failed(conn, &customer_id, &url, next_attempt_at, &error, give_up_before_ms)
+        })
+        .await
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<u64> {
+        self.read(carrier::outbox_depth).await
     }
 }
 
@@ -1243,6 +1463,7 @@ mod tests {
                         callback_url: None,
                         send_at: None,
                         valid_until: None,
+                        charge_on: tongdao_domain::agreement::ChargeOn::Submit,
                     };
                     let batch = AcceptBatch {
                         customer_id: "cus_1".into(),
@@ -1323,6 +1544,7 @@ mod tests {
                 callback_url: None,
                 send_at: None,
                 valid_until: None,
+                charge_on: tongdao_domain::agreement::ChargeOn::Submit,
             }],
             idempotency: key.map(|key| IdempotencyRecord {
                 key: key.into(),
@@ -1349,11 +1571,11 @@ mod tests {
         let day = IDEMPOTENCY_WINDOW_MS;
         let (poor, poor_answer) = job({
             let batch = one_message_batch("poor", "msg_p", 45_000, Some("old-key"), 2 * day);
-            move |c| accept_batch(c, &batch)
+            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
         });
         let (rich, rich_answer) = job({
             let batch = one_message_batch("rich", "msg_r", 45_000, None, 2 * day);
-            move |c| accept_batch(c, &batch)
+            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
         });
         commit_batch(&conn, &mut vec![poor, rich]);
         assert!(matches!(poor_answer.blocking_recv(), Ok(Err(StoreError::InsufficientBalance { .. }))));
@@ -1365,7 +1587,7 @@ mod tests {
         conn.execute("UPDATE customers SET balance = 1000000 WHERE id = 'poor'", []).expect("balance");
         let (again, again_answer) = job({
             let batch = one_message_batch("poor", "msg_p2", 45_000, Some("old-key"), 2 * day);
-            move |c| accept_batch(c, &batch)
+            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
         });
         commit_batch(&conn, &mut vec![again]);
         assert!(matches!(again_answer.blocking_recv(), Ok(Ok(AcceptOutcome::Stored { .. }))));

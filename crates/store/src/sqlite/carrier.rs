@@ -1,0 +1,498 @@
+//! The carrier side's transactions: the dispatch queue, submits and receipts with their
+//! settlement, inbound messages, and the webhook outbox.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tongdao_domain::MessageStatus;
+use tongdao_domain::agreement::ChargeOn;
+
+use super::{CHANGE_RETURNING, Change, after_change, changed_row, expire, refund};
+use crate::model::*;
+use crate::{StoreError, StoreResult};
+
+const DISPATCH_MARK: &str = "dispatch";
+
+pub(super) fn dispatch_mark(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM marks WHERE name = ?1")?
+        .query_row([DISPATCH_MARK], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub(super) fn mark_dispatched(conn: &Connection, queue_seq: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO marks (name, value) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+    )?
+    .execute(params![DISPATCH_MARK, queue_seq])?;
+    Ok(())
+}
+
+pub(super) fn queued_after(
+    conn: &Connection,
+    after_seq: i64,
+    limit: u32,
+    mark_at_open: i64,
+) -> StoreResult<Vec<QueuedMessage>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT queue_seq, id, customer_id, recipient, carrier, sender, text, valid_until FROM messages \
+         WHERE status = 'queued' AND queue_seq > ?1 ORDER BY queue_seq LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![after_seq, limit], |r| {
+        let queue_seq: i64 = r.get(0)?;
+        Ok(QueuedMessage {
+            queue_seq,
+            id: r.get(1)?,
+            customer_id: r.get(2)?,
+            recipient: r.get(3)?,
+            carrier: r.get(4)?,
+            sender: r.get(5)?,
+            text: r.get(6)?,
+            valid_until: r.get(7)?,
+            maybe_sent: queue_seq <= mark_at_open,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> StoreResult<Vec<Recorded>> {
+    let mut recorded = Vec::with_capacity(progress.len());
+    for p in progress {
+        recorded.push(match p {
+            Progress::Submitted { customer_id, message_id, link, carrier_message_ids, at } => {
+                submitted(conn, customer_id, message_id, link, carrier_message_ids, *at)?
+            }
+            Progress::Failed { customer_id, message_id, link, parts, accepted, error, at } => {
+                failed(conn, customer_id, message_id, link.as_deref(), *parts, *accepted, error, *at)?
+            }
+            Progress::Expired { customer_id, message_id, at } => {
+                let price: Option<i64> = conn
+                    .prepare_cached("SELECT price FROM messages WHERE customer_id = ?1 AND id = ?2")?
+                    .query_row([customer_id, message_id], |r| r.get(0))
+                    .optional()?;
+                match price {
+                    Some(price) if expire(conn, customer_id, message_id, price, *at)? => Recorded::Done,
+                    _ => Recorded::Ignored,
+                }
+            }
+            Progress::Receipt { link, carrier_message_id, outcome, error, at } => {
+                receipt(conn, link, carrier_message_id, *outcome, error.as_deref(), *at)?
+            }
+        });
+    }
+    Ok(recorded)
+}
+
+fn submitted(
+    conn: &Connection,
+    customer_id: &str,
+    message_id: &str,
+    link: &str,
+    carrier_message_ids: &[String],
+    at: i64,
+) -> StoreResult<Recorded> {
+    let parts = carrier_message_ids.len() as i64;
+    let joined = carrier_message_ids.join(",");
+    let sql = format!(
+        "UPDATE messages SET status = 'submitted', link = ?3, parts_total = ?4, parts_accepted = ?4, updated_at = ?5 \
+         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
+    );
+    let Some(changed) =
+        conn.prepare_cached(&sql)?.query_row(params![customer_id, message_id, link, parts, at], changed_row).optional()?
+    else {
+        return Ok(Recorded::Ignored);
+    };
+    let change = Change {
+        carrier: Some(link),
+        carrier_message_id: Some(&joined),
+        ..Change::new(customer_id, message_id, MessageStatus::Submitted, at)
+    };
+    after_change(conn, &change, &changed)?;
+    for (part, id) in carrier_message_ids.iter().enumerate() {
+        // A carrier that reuses an id (a restarted simulator, a wrapped counter) means the
+        // old part is long settled: the new one takes its place.
+        conn.prepare_cached(
+            "INSERT INTO message_parts (link, carrier_message_id, customer_id, message_id, part, submitted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (link, carrier_message_id) DO UPDATE SET \
+             customer_id = excluded.customer_id, message_id = excluded.message_id, part = excluded.part, \
+             outcome = NULL, error = NULL, submitted_at = excluded.submitted_at, done_at = NULL",
+        )?
+        .execute(params![link, id, customer_id, message_id, part as i64 + 1, at])?;
+        // Its receipt may have come first.
+        let early: Option<(String, Option<String>, i64)> = conn
+            .prepare_cached(
+                "DELETE FROM early_receipts WHERE link = ?1 AND carrier_message_id = ?2 \
+                 RETURNING outcome, error, received_at",
+            )?
+            .query_row(params![link, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        if let Some((outcome, error, received_at)) = early {
+            let outcome = PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown);
+            receipt(conn, link, id, outcome, error.as_deref(), received_at.max(at))?;
+        }
+    }
+    Ok(Recorded::Done)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn failed(
+    conn: &Connection,
+    customer_id: &str,
+    message_id: &str,
+    link: Option<&str>,
+    parts: u32,
+    accepted: u32,
+    error: &str,
+    at: i64,
+) -> StoreResult<Recorded> {
+    let sql = format!(
+        "UPDATE messages SET status = 'failed', link = ?3, parts_total = ?4, parts_accepted = ?5, updated_at = ?6 \
+         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
+    );
+    let Some(changed) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![customer_id, message_id, link, parts, accepted, at], changed_row)
+        .optional()?
+    else {
+        return Ok(Recorded::Ignored);
+    };
+    let change = Change { carrier: link, error: Some(error), ..Change::new(customer_id, message_id, MessageStatus::Failed, at) };
+    after_change(conn, &change, &changed)?;
+    settle(conn, customer_id, message_id, at)?;
+    Ok(Recorded::Done)
+}
+
+fn receipt(
+    conn: &Connection,
+    link: &str,
+    carrier_message_id: &str,
+    outcome: PartOutcome,
+    error: Option<&str>,
+    at: i64,
+) -> StoreResult<Recorded> {
+    let part: Option<(String, String)> = conn
+        .prepare_cached(
+            "UPDATE message_parts SET outcome = ?3, error = ?4, done_at = ?5 \
+             WHERE link = ?1 AND carrier_message_id = ?2 AND outcome IS NULL RETURNING customer_id, message_id",
+        )?
+        .query_row(params![link, carrier_message_id, outcome.as_str(), error, at], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((customer_id, message_id)) = part else {
+        let known: bool = conn
+            .prepare_cached("SELECT 1 FROM message_parts WHERE link = ?1 AND carrier_message_id = ?2")?
+            .query_row(params![link, carrier_message_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if known {
+            return Ok(Recorded::Ignored); // a duplicate receipt
+        }
+        conn.prepare_cached(
+            "INSERT INTO early_receipts (link, carrier_message_id, outcome, error, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (link, carrier_message_id) DO UPDATE SET \
+             outcome = excluded.outcome, error = excluded.error, received_at = excluded.received_at",
+        )?
+        .execute(params![link, carrier_message_id, outcome.as_str(), error, at])?;
+        return Ok(Recorded::Early);
+    };
+    let delivered = i64::from(outcome == PartOutcome::Delivered);
+    let tally: Option<(i64, i64, i64, Option<String>)> = conn
+        .prepare_cached(
+            "UPDATE messages SET parts_done = parts_done + 1, parts_delivered = parts_delivered + ?3, updated_at = ?4 \
+             WHERE customer_id = ?1 AND id = ?2 AND status = 'submitted' \
+             RETURNING parts_total, parts_done, parts_delivered, worst_outcome",
+        )?
+        .query_row(params![customer_id, message_id, delivered, at], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((total, done, delivered, worst)) = tally else {
+        return Ok(Recorded::Ignored); // the message is already final
+    };
+    let worst = match worst.as_deref().and_then(PartOutcome::parse) {
+        Some(w) if w.rank() >= outcome.rank() => w,
+        _ => outcome,
+    };
+    if done < total {
+        conn.prepare_cached("UPDATE messages SET worst_outcome = ?3 WHERE customer_id = ?1 AND id = ?2")?
+            .execute(params![customer_id, message_id, worst.as_str()])?;
+        return Ok(Recorded::Done);
+    }
+    let status = if delivered == total { MessageStatus::Delivered } else { worst.status() };
+    let sql = format!(
+        "UPDATE messages SET status = ?3, worst_outcome = ?4 WHERE customer_id = ?1 AND id = ?2 {CHANGE_RETURNING}"
+    );
+    let changed = conn
+        .prepare_cached(&sql)?
+        .query_row(params![customer_id, message_id, status.as_str(), worst.as_str()], changed_row)?;
+    let change = Change {
+        carrier: Some(link),
+        carrier_message_id: Some(carrier_message_id),
+        error,
+        ..Change::new(&customer_id, &message_id, status, at)
+    };
+    after_change(conn, &change, &changed)?;
+    settle(conn, &customer_id, &message_id, at)?;
+    Ok(Recorded::Done)
+}
+
+/// Settles a message that has reached its final status, per the `charge_on` it was sold
+/// under: `submit` refunds the parts no carrier accepted, `delivery` the parts not
+/// delivered. The charge was taken whole at acceptance; this gives back the unearned share.
+fn settle(conn: &Connection, customer_id: &str, message_id: &str, at: i64) -> StoreResult<()> {
+    let (price, charge_on, total, accepted, delivered): (i64, String, i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT price, charge_on, parts_total, parts_accepted, parts_delivered FROM messages \
+             WHERE customer_id = ?1 AND id = ?2",
+        )?
+        .query_row([customer_id, message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let charge_on = if charge_on == "delivery" { ChargeOn::Delivery } else { ChargeOn::Submit };
+    let (earned, reason) = match charge_on {
+        ChargeOn::Submit => (accepted, "not accepted by the carrier"),
+        ChargeOn::Delivery => (delivered, "not delivered"),
+    };
+    let refund_amount = if total <= 0 { price } else { price - price * earned.clamp(0, total) / total };
+    refund(conn, customer_id, message_id, refund_amount, reason, at)
+}
+
+pub(super) fn forget_early_receipts(conn: &Connection, older_than_ms: i64) -> StoreResult<u64> {
+    Ok(conn.prepare_cached("DELETE FROM early_receipts WHERE received_at < ?1")?.execute([older_than_ms])? as u64)
+}
+
+// ---- inbound -------------------------------------------------------------------------------
+
+fn number_row(r: &Row<'_>) -> rusqlite::Result<CustomerNumber> {
+    Ok(CustomerNumber { number: r.get(0)?, customer_id: r.get(1)?, created_at: r.get(2)? })
+}
+
+/// Digits only: `+86 1069-0001` and `86106900 01` are one number.
+pub(crate) fn normalise_number(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+pub(super) fn add_number(conn: &Connection, number: &CustomerNumber) -> StoreResult<CustomerNumber> {
+    let digits = normalise_number(&number.number);
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT customer_id FROM customer_numbers WHERE number = ?1")?
+        .query_row([&digits], |r| r.get(0))
+        .optional()?;
+    match owner {
+        Some(owner) if owner == number.customer_id => {}
+        Some(_) => return Err(StoreError::Conflict("the number belongs to another customer".into())),
+        None => {
+            conn.prepare_cached("INSERT INTO customer_numbers (number, customer_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![digits, number.customer_id, number.created_at])?;
+        }
+    }
+    Ok(conn
+        .prepare_cached("SELECT number, customer_id, created_at FROM customer_numbers WHERE number = ?1")?
+        .query_row([&digits], number_row)?)
+}
+
+pub(super) fn remove_number(conn: &Connection, customer_id: &str, number: &str) -> StoreResult<()> {
+    let removed = conn
+        .prepare_cached("DELETE FROM customer_numbers WHERE number = ?1 AND customer_id = ?2")?
+        .execute([normalise_number(number), customer_id.to_owned()])?;
+    if removed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub(super) fn list_numbers(conn: &Connection, customer_id: &str) -> StoreResult<Vec<CustomerNumber>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT number, customer_id, created_at FROM customer_numbers WHERE customer_id = ?1 ORDER BY number",
+    )?;
+    Ok(statement.query_map([customer_id], number_row)?.collect::<Result<_, _>>()?)
+}
+
+/// The customer owning the longest number that starts `recipient` (the number itself, or
+/// the number followed by an extension).
+fn owner_of(conn: &Connection, recipient: &str) -> StoreResult<Option<String>> {
+    let digits = normalise_number(recipient);
+    let mut lookup = conn.prepare_cached("SELECT customer_id FROM customer_numbers WHERE number = ?1")?;
+    for end in (1..=digits.len()).rev() {
+        if let Some(owner) = lookup.query_row([&digits[..end]], |r| r.get::<_, String>(0)).optional()? {
+            return Ok(Some(owner));
+        }
+    }
+    Ok(None)
+}
+
+pub(super) fn record_inbound(conn: &Connection, inbound: &NewInbound) -> StoreResult<Option<InboundMessage>> {
+    let Some(customer_id) = owner_of(conn, &inbound.recipient)? else {
+        conn.prepare_cached(
+            "INSERT INTO unrouted_inbound (id, sender, recipient, text, link, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            inbound.id,
+            inbound.sender,
+            inbound.recipient,
+            inbound.text,
+            inbound.link,
+            inbound.received_at
+        ])?;
+        return Ok(None);
+    };
+    conn.prepare_cached(
+        "INSERT INTO inbound_messages (id, customer_id, sender, recipient, text, link, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        inbound.id,
+        customer_id,
+        inbound.sender,
+        inbound.recipient,
+        inbound.text,
+        inbound.link,
+        inbound.received_at
+    ])?;
+    let url: Option<String> = conn
+        .prepare_cached("SELECT webhook_url FROM customers WHERE id = ?1")?
+        .query_row([&customer_id], |r| r.get(0))?;
+    if let Some(url) = url {
+        let body = serde_json::json!({
+            "id": tongdao_domain::id::new_id("evt"),
+            "type": "inbound.message",
+            "inbound_id": inbound.id,
+            "from": inbound.sender,
+            "to": inbound.recipient,
+            "text": inbound.text,
+            "at": tongdao_domain::clock::rfc3339(inbound.received_at),
+        });
+        enqueue_webhook(conn, &customer_id, &url, &body.to_string(), inbound.received_at)?;
+    }
+    Ok(Some(InboundMessage {
+        id: inbound.id.clone(),
+        customer_id,
+        sender: inbound.sender.clone(),
+        recipient: inbound.recipient.clone(),
+        text: inbound.text.clone(),
+        link: inbound.link.clone(),
+        received_at: inbound.received_at,
+    }))
+}
+
+pub(super) fn list_inbound(
+    conn: &Connection,
+    customer_id: &str,
+    before: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<InboundMessage>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, customer_id, sender, recipient, text, link, received_at FROM inbound_messages \
+         WHERE customer_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![customer_id, before, limit], |r| {
+        Ok(InboundMessage {
+            id: r.get(0)?,
+            customer_id: r.get(1)?,
+            sender: r.get(2)?,
+            recipient: r.get(3)?,
+            text: r.get(4)?,
+            link: r.get(5)?,
+            received_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// ---- webhooks ------------------------------------------------------------------------------
+
+pub(super) fn enqueue_webhook(conn: &Connection, customer_id: &str, url: &str, body: &str, at: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_endpoints (customer_id, url, next_attempt_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (customer_id, url) DO NOTHING",
+    )?
+    .execute(params![customer_id, url, at])?;
+    conn.prepare_cached("INSERT INTO webhook_outbox (customer_id, url, body, created_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![customer_id, url, body, at])?;
+    Ok(())
+}
+
+pub(super) fn webhook_settings(conn: &Connection, customer_id: &str) -> StoreResult<WebhookSettings> {
+    conn.prepare_cached("SELECT webhook_url, webhook_secret FROM customers WHERE id = ?1")?
+        .query_row([customer_id], |r| Ok(WebhookSettings { url: r.get(0)?, secret: r.get(1)? }))
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+pub(super) fn set_webhook_url(conn: &Connection, customer_id: &str, url: Option<&str>) -> StoreResult<WebhookSettings> {
+    webhook_settings(conn, customer_id)?;
+    conn.prepare_cached("UPDATE customers SET webhook_url = ?2 WHERE id = ?1")?.execute(params![customer_id, url])?;
+    webhook_settings(conn, customer_id)
+}
+
+pub(super) fn set_webhook_secret(
+    conn: &Connection,
+    customer_id: &str,
+    secret: &str,
+    only_if_unset: bool,
+) -> StoreResult<WebhookSettings> {
+    let current = webhook_settings(conn, customer_id)?;
+    if !(only_if_unset && current.secret.is_some()) {
+        conn.prepare_cached("UPDATE customers SET webhook_secret = ?2 WHERE id = ?1")?
+            .execute(params![customer_id, secret])?;
+    }
+    webhook_settings(conn, customer_id)
+}
+
+pub(super) fn due_endpoints(conn: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<DueEndpoint>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT e.customer_id, e.url, e.failures, c.webhook_secret FROM webhook_endpoints e \
+         JOIN customers c ON c.id = e.customer_id \
+         WHERE e.next_attempt_at <= ?1 \
+         AND EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.customer_id = e.customer_id AND o.url = e.url) \
+         ORDER BY e.next_attempt_at LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![now_ms, limit], |r| {
+        Ok(DueEndpoint { customer_id: r.get(0)?, url: r.get(1)?, failures: r.get(2)?, secret: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn endpoint_events(
+    conn: &Connection,
+    customer_id: &str,
+    url: &str,
+    limit: u32,
+) -> StoreResult<Vec<OutboxEvent>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, body, created_at FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![customer_id, url, limit], |r| {
+        Ok(OutboxEvent { id: r.get(0)?, body: r.get(1)?, created_at: r.get(2)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn webhook_delivered(conn: &Connection, customer_id: &str, url: &str, ids: &[i64]) -> StoreResult<()> {
+    let mut delete = conn.prepare_cached("DELETE FROM webhook_outbox WHERE id = ?1 AND customer_id = ?2")?;
+    for id in ids {
+        delete.execute(params![id, customer_id])?;
+    }
+    conn.prepare_cached(
+        "UPDATE webhook_endpoints SET failures = 0, last_error = NULL WHERE customer_id = ?1 AND url = ?2 AND failures > 0",
+    )?
+    .execute(params![customer_id, url])?;
+    Ok(())
+}
+
+pub(super) fn webhook_failed(
+    conn: &Connection,
+    customer_id: &str,
+    url: &str,
+    next_attempt_at: i64,
+    error: &str,
+    give_up_before_ms: i64,
+) -> StoreResult<u64> {
+    conn.prepare_cached(
+        "UPDATE webhook_endpoints SET failures = failures + 1, next_attempt_at = ?3, last_error = ?4 \
+         WHERE customer_id = ?1 AND url = ?2",
+    )?
+    .execute(params![customer_id, url, next_attempt_at, error])?;
+    let dropped = conn
+        .prepare_cached("DELETE FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2 AND created_at < ?3")?
+        .execute(params![customer_id, url, give_up_before_ms])?;
+    Ok(dropped as u64)
+}
+
+pub(super) fn outbox_depth(conn: &Connection) -> StoreResult<u64> {
+    Ok(conn.prepare_cached("SELECT COUNT(*) FROM webhook_outbox")?.query_row([], |r| r.get::<_, i64>(0))? as u64)
+}
