@@ -14,7 +14,7 @@ use tongdao_domain::{Money, Rejection, Tariff};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, OperatorAuth};
-use crate::views::{AgreementView, ApiKeyView, CURRENCY, CustomerView, LedgerEntryView};
+use crate::views::{AgreementView, ApiKeyView, CURRENCY, CustomerView, LedgerEntryView, NumberView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +33,47 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/agreements/{id}/suspend", post(suspend))
         .route("/admin/v1/agreements/{id}/resume", post(resume))
         .route("/admin/v1/agreements/{id}/terminate", post(terminate))
+        .route("/admin/v1/customers/{customer}/numbers", post(add_number).get(list_numbers))
+        .route("/admin/v1/customers/{customer}/numbers/{number}", delete(remove_number))
+        .route("/admin/v1/carriers", get(carriers))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewNumber {
+    number: String,
+}
+
+async fn add_number(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path(customer): Path<String>,
+    JsonBody(body): JsonBody<NewNumber>,
+) -> ApiResult<Response> {
+    let number = state.platform.add_number(&customer, &body.number).await?;
+    Ok(created(NumberView::from(number)))
+}
+
+async fn list_numbers(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path(customer): Path<String>,
+) -> ApiResult<Response> {
+    let numbers: Vec<NumberView> = state.platform.numbers(&customer).await?.into_iter().map(NumberView::from).collect();
+    Ok(Json(json!({ "numbers": numbers })).into_response())
+}
+
+async fn remove_number(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path((customer, number)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.platform.remove_number(&customer, &number).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn carriers(State(state): State<AppState>, _: OperatorAuth) -> ApiResult<Response> {
+    Ok(Json(json!({ "carriers": state.platform.carriers() })).into_response())
 }
 
 fn created<T: serde::Serialize>(body: T) -> Response {

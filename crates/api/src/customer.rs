@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use tongdao_domain::clock::parse_rfc3339;
@@ -17,7 +17,7 @@ use tongdao_store::MessageFilter;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{CustomerAuth, JsonBody};
-use crate::views::{AgreementView, CURRENCY, MessageView};
+use crate::views::{AgreementView, CURRENCY, InboundView, MessageView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +28,84 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/pricing", get(pricing))
         .route("/v1/agreement", get(agreement))
         .route("/v1/agreement/accept", post(accept_agreement))
+        .route("/v1/account", get(account))
+        .route("/v1/account/webhook", put(set_webhook))
+        .route("/v1/account/webhook-secret/rotate", post(rotate_webhook_secret))
+        .route("/v1/inbound", get(list_inbound))
+}
+
+fn account_view(customer: &tongdao_store::Customer, settings: tongdao_store::WebhookSettings) -> serde_json::Value {
+    json!({
+        "customer_id": customer.id,
+        "name": customer.name,
+        "balance": customer.balance,
+        "currency": CURRENCY,
+        "webhook_url": settings.url,
+        "webhook_secret": settings.secret,
+        "signature_header": "X-Tongdao-Signature",
+    })
+}
+
+async fn account(State(state): State<AppState>, CustomerAuth(customer): CustomerAuth) -> ApiResult<Response> {
+    let settings = state.platform.webhook_settings(&customer).await?;
+    let customer = state.platform.customer(&customer).await?;
+    Ok(Json(account_view(&customer, settings)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// `null` clears it.
+    url: Option<String>,
+}
+
+async fn set_webhook(
+    State(state): State<AppState>,
+    CustomerAuth(customer): CustomerAuth,
+    JsonBody(request): JsonBody<WebhookRequest>,
+) -> ApiResult<Response> {
+    let settings = state.platform.set_webhook_url(&customer, request.url.as_deref()).await?;
+    let customer = state.platform.customer(&customer).await?;
+    Ok(Json(account_view(&customer, settings)).into_response())
+}
+
+async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    CustomerAuth(customer): CustomerAuth,
+) -> ApiResult<Response> {
+    let settings = state.platform.rotate_webhook_secret(&customer).await?;
+    let customer = state.platform.customer(&customer).await?;
+    Ok(Json(account_view(&customer, settings)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboundQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_inbound(
+    State(state): State<AppState>,
+    CustomerAuth(customer): CustomerAuth,
+    Query(query): Query<InboundQuery>,
+) -> ApiResult<Response> {
+    let limit = page_limit(query.limit.as_deref().filter(|l| !l.is_empty()))?;
+    let cursor = query.cursor.filter(|c| !c.is_empty());
+    let inbound = state.platform.inbound(&customer, cursor, limit).await?;
+    let next_cursor = (inbound.len() == limit as usize).then(|| inbound.last().map(|m| m.id.clone())).flatten();
+    let inbound: Vec<InboundView> = inbound.into_iter().map(InboundView::from).collect();
+    Ok(Json(json!({ "inbound": inbound, "next_cursor": next_cursor })).into_response())
+}
+
+fn page_limit(limit: Option<&str>) -> Result<u32, Rejection> {
+    match limit {
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| Rejection::invalid("limit", format!("limit must be 1-{MAX_PAGE}"))),
+        None => Ok(DEFAULT_PAGE),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,14 +267,7 @@ async fn list_messages(
         ),
         None => None,
     };
-    let limit = match query.limit.as_deref() {
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| Rejection::invalid("limit", format!("limit must be 1-{MAX_PAGE}")))?,
-        None => DEFAULT_PAGE,
-    };
+    let limit = page_limit(query.limit.as_deref())?;
     if let Some(cursor) = &query.cursor
         && !tongdao_domain::id::is_id("msg", cursor)
     {

@@ -134,6 +134,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "Times the writer emptied the WAL.",
         store.wal_truncations,
     );
+    out.push_str(&state.platform.carrier_metrics());
     let h = &state.http_metrics;
     let _ = writeln!(
         out,

@@ -145,6 +145,14 @@ pub struct EventView {
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The carrier link the event concerns, the carrier's message id(s) (comma-separated
+    /// for a message sent in parts) and its error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,8 +195,54 @@ impl MessageView {
             created_at: time(m.created_at),
             updated_at: time(m.updated_at),
             events: events.map(|events| {
-                events.into_iter().map(|e| EventView { status: e.status, at: time(e.at), detail: e.detail }).collect()
+                events
+                    .into_iter()
+                    .map(|e| EventView {
+                        status: e.status,
+                        at: time(e.at),
+                        detail: e.detail,
+                        carrier: e.carrier,
+                        carrier_message_id: e.carrier_message_id,
+                        error: e.error,
+                    })
+                    .collect()
             }),
         }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InboundView {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub carrier: String,
+    pub received_at: String,
+}
+
+impl From<tongdao_store::InboundMessage> for InboundView {
+    fn from(m: tongdao_store::InboundMessage) -> Self {
+        InboundView {
+            id: m.id,
+            from: m.sender,
+            to: m.recipient,
+            text: m.text,
+            carrier: m.link,
+            received_at: time(m.received_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NumberView {
+    pub number: String,
+    pub customer_id: String,
+    pub created_at: String,
+}
+
+impl From<tongdao_store::CustomerNumber> for NumberView {
+    fn from(n: tongdao_store::CustomerNumber) -> Self {
+        NumberView { number: n.number, customer_id: n.customer_id, created_at: time(n.created_at) }
     }
 }

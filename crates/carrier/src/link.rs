@@ -1,4 +1,4 @@
-//! One SMPP bind to a carrier, as transceiver.
+//! One SMPP bind to a carrier: transceiver, transmitter or receiver.
 //!
 //! Submits are spaced evenly at the link's TPS and limited to its window.
 //! Requests are matched to answers by sequence number, so any number may be outstanding up
@@ -9,13 +9,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tongdao_smpp::pdu::{Bind, MessageIdResp, Sm};
 use tongdao_smpp::{Command, Leniency, Pdu, split_frame, status};
 
@@ -23,10 +23,35 @@ use crate::outcome::SubmitOutcome;
 
 /// The largest PDU accepted from a carrier.
 pub const MAX_PDU: u32 = 64 * 1024;
+/// How long a link sends nothing after the carrier answered "throttled" or "queue full".
+pub const THROTTLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// How a link binds (SMPP 3.4 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindMode {
+    Transceiver,
+    Transmitter,
+    Receiver,
+}
+
+impl BindMode {
+    pub fn can_submit(self) -> bool {
+        self != BindMode::Receiver
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindMode::Transceiver => "transceiver",
+            BindMode::Transmitter => "transmitter",
+            BindMode::Receiver => "receiver",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub addr: SocketAddr,
+    pub mode: BindMode,
     pub system_id: String,
     pub password: String,
     pub system_type: String,
@@ -50,10 +75,30 @@ pub enum LinkError {
     Closed,
 }
 
-/// What the carrier sends us on its own: receipts and mobile-originated messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the carrier sends us on its own: receipts and mobile-originated messages, each
+/// with the [`Ack`] that answers it once it is safely stored.
+#[derive(Debug)]
 pub enum Incoming {
-    DeliverSm(Sm),
+    DeliverSm(Sm, Ack),
+}
+
+/// The deliver_sm_resp owed for one deliver_sm. Send it after the receipt or message is
+/// committed: a crash before that leaves it unanswered, and the carrier sends it again.
+#[derive(Debug)]
+pub struct Ack {
+    sequence: u32,
+    outgoing: mpsc::Sender<Vec<u8>>,
+}
+
+impl Ack {
+    pub async fn send(self) {
+        let answer = Command {
+            status: status::ESME_ROK,
+            sequence: self.sequence,
+            pdu: Pdu::DeliverSmResp(MessageIdResp::default()),
+        };
+        let _ = self.outgoing.send(answer.encode()).await;
+    }
 }
 
 type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Command>>>>;
@@ -66,6 +111,12 @@ pub struct Link {
     sequence: Arc<AtomicU32>,
     response_timeout: Duration,
     pacer: Arc<Pacer>,
+    mode: BindMode,
+    /// Stops the reader, which closes the connection.
+    reader: Option<Arc<tokio::task::AbortHandle>>,
+    /// Turns true when the connection is gone.
+    closed: watch::Receiver<bool>,
+    alive: Arc<AtomicBool>,
 }
 
 /// Spaces submits evenly at the link's TPS: each takes the next free instant, so a burst is
@@ -94,18 +145,36 @@ impl Pacer {
         };
         tokio::time::sleep_until(at).await;
     }
+
+    /// Sends nothing for `pause` (after a throttled answer): the carrier asked us to slow down.
+    async fn pause(&self, pause: Duration) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(tokio::time::Instant::now() + pause);
+    }
 }
 
 impl Link {
-    /// Connects, binds as transceiver, and starts the link's tasks. Receipts and MO arrive
-    /// on the returned channel (bounded: a slow consumer slows the carrier down).
+    /// Connects, binds, and starts the link's tasks. Receipts and MO arrive on the returned
+    /// channel (bounded: a slow consumer slows the carrier down).
     pub async fn connect(config: LinkConfig) -> Result<(Link, mpsc::Receiver<Incoming>), LinkError> {
-        let stream = TcpStream::connect(config.addr).await.map_err(|e| LinkError::Connect(e.to_string()))?;
+        let (incoming_tx, incoming) = mpsc::channel::<Incoming>(1024);
+        Ok((Link::open(config, incoming_tx).await?, incoming))
+    }
+
+    /// Like [`Link::connect`], with receipts and MO going to a channel shared by several links
+    /// (every bind of one carrier feeds one receipt intake).
+    pub async fn open(config: LinkConfig, incoming_tx: mpsc::Sender<Incoming>) -> Result<Link, LinkError> {
+        let stream =
+            tokio::time::timeout(config.response_timeout.max(Duration::from_secs(1)), TcpStream::connect(config.addr))
+                .await
+                .map_err(|_| LinkError::Connect("connect timed out".into()))?
+                .map_err(|e| LinkError::Connect(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.into_split();
         let (outgoing, mut to_write) = mpsc::channel::<Vec<u8>>(config.window.max(1) * 2 + 16);
-        let (incoming_tx, incoming) = mpsc::channel::<Incoming>(1024);
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let (closed_tx, closed_rx) = watch::channel(false);
+        let alive = Arc::new(AtomicBool::new(true));
 
         tokio::spawn(async move {
             while let Some(bytes) = to_write.recv().await {
@@ -122,6 +191,10 @@ impl Link {
             sequence: Arc::new(AtomicU32::new(1)),
             response_timeout: config.response_timeout,
             pacer: Arc::new(Pacer::new(config.tps)),
+            mode: config.mode,
+            closed: closed_rx,
+            alive: alive.clone(),
+            reader: None,
         };
         let reading = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(8192);
@@ -152,9 +225,11 @@ impl Link {
                 }
             }
             // Whoever waits for an answer learns the link is gone.
+            alive.store(false, Ordering::Relaxed);
             if let Ok(mut pending) = pending.lock() {
                 pending.clear();
             }
+            let _ = closed_tx.send(true);
         });
 
         let bind = Bind {
@@ -164,7 +239,12 @@ impl Link {
             interface_version: 0x34,
             ..Bind::default()
         };
-        let bound = match link.request(Pdu::BindTransceiver(bind)).await {
+        let request = match config.mode {
+            BindMode::Transceiver => Pdu::BindTransceiver(bind),
+            BindMode::Transmitter => Pdu::BindTransmitter(bind),
+            BindMode::Receiver => Pdu::BindReceiver(bind),
+        };
+        let bound = match link.request(request).await {
             Ok(answer) if answer.status == status::ESME_ROK => Ok(()),
             Ok(answer) => Err(LinkError::BindRefused(answer.status)),
             Err(e) => Err(e),
@@ -181,14 +261,50 @@ impl Link {
                 ticker.tick().await;
                 loop {
                     ticker.tick().await;
+                    if !keepalive.is_alive() {
+                        return;
+                    }
                     if keepalive.request(Pdu::EnquireLink).await.is_err() {
                         tracing::warn!("enquire_link unanswered; the link is considered down");
+                        keepalive.alive.store(false, Ordering::Relaxed);
+                        keepalive.reading_abort();
                         return;
                     }
                 }
             });
         }
-        Ok((link, incoming))
+        Ok(Link { reader: Some(Arc::new(reading.abort_handle())), ..link })
+    }
+
+    fn reading_abort(&self) {
+        if let Some(reader) = &self.reader {
+            reader.abort();
+        }
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when the connection is gone.
+    pub async fn closed(&self) {
+        let mut closed = self.closed.clone();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+
+    pub fn mode(&self) -> BindMode {
+        self.mode
+    }
+
+    /// Whether two handles are the same connection.
+    pub fn same(&self, other: &Link) -> bool {
+        Arc::ptr_eq(&self.pending, &other.pending)
+    }
+
+    /// Free places in the window.
+    pub fn window_free(&self) -> usize {
+        self.window.available_permits()
     }
 
     /// Sends a request and waits for its answer (or the timeout).
@@ -223,7 +339,7 @@ impl Link {
             return SubmitOutcome::TemporaryFailure { status: None };
         };
         self.pacer.wait_turn().await;
-        match self.request(Pdu::SubmitSm(sm)).await {
+        let outcome = match self.request(Pdu::SubmitSm(sm)).await {
             Ok(Command { status, pdu: Pdu::SubmitSmResp(MessageIdResp { message_id }), .. }) => {
                 SubmitOutcome::from_response(status, message_id)
             }
@@ -232,7 +348,13 @@ impl Link {
                 SubmitOutcome::from_response(status, String::new())
             }
             Ok(_) | Err(_) => SubmitOutcome::TemporaryFailure { status: None },
+        };
+        if let SubmitOutcome::TemporaryFailure { status: Some(status::ESME_RTHROTTLED | status::ESME_RMSGQFUL) } =
+            outcome
+        {
+            self.pacer.pause(THROTTLE_PAUSE).await;
         }
+        outcome
     }
 
     /// Outstanding requests right now (the window in use).
@@ -240,9 +362,12 @@ impl Link {
         self.pending.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    /// Unbinds cleanly.
+    /// Unbinds cleanly and closes the connection.
     pub async fn unbind(&self) -> Result<(), LinkError> {
-        self.request(Pdu::Unbind).await.map(|_| ())
+        let answer = self.request(Pdu::Unbind).await.map(|_| ());
+        self.alive.store(false, Ordering::Relaxed);
+        self.reading_abort();
+        answer
     }
 }
 
@@ -256,12 +381,10 @@ async fn on_command(
     let answer = |pdu| Command { status: status::ESME_ROK, sequence: command.sequence, pdu }.encode();
     match command.pdu {
         Pdu::DeliverSm(sm) => {
-            // Acknowledge after handing on, so a receipt is never acknowledged and then lost
-            // in a full queue.
-            if incoming.send(Incoming::DeliverSm(sm)).await.is_err() {
-                return false;
-            }
-            outgoing.send(answer(Pdu::DeliverSmResp(MessageIdResp::default()))).await.is_ok()
+            // Answered by whoever stores it (see `Ack`), so a receipt is never acknowledged
+            // and then lost.
+            let ack = Ack { sequence: command.sequence, outgoing: outgoing.clone() };
+            incoming.send(Incoming::DeliverSm(sm, ack)).await.is_ok()
         }
         Pdu::EnquireLink => outgoing.send(answer(Pdu::EnquireLinkResp)).await.is_ok(),
         Pdu::Unbind => {

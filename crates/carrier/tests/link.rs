@@ -15,6 +15,7 @@ use tongdao_smpp::{Command, Leniency, Pdu, split_frame, status};
 fn config(addr: std::net::SocketAddr, window: usize) -> LinkConfig {
     LinkConfig {
         addr,
+        mode: tongdao_carrier::BindMode::Transceiver,
         system_id: "tongdao".into(),
         password: "secret".into(),
         system_type: String::new(),
@@ -66,7 +67,7 @@ async fn a_window_of_submits_is_accepted_and_every_receipt_comes_back() {
     }
     let mut receipted = HashSet::new();
     while receipted.len() < 200 {
-        let Some(Incoming::DeliverSm(sm)) =
+        let Some(Incoming::DeliverSm(sm, _ack)) =
             tokio::time::timeout(Duration::from_secs(5), incoming.recv()).await.expect("a receipt in time")
         else {
             panic!("the link closed");

@@ -54,10 +54,18 @@ fn classify_v4(ip: Ipv4Addr) -> AddressKind {
     let [a, b, ..] = ip.octets();
     if ip.is_loopback() {
         AddressKind::Loopback
-    } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_documentation() || a >= 240 || a == 0
+    } else if ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a >= 240
+        || a == 0
     {
         AddressKind::Forbidden
-    } else if ip.is_private() || ip.is_link_local() || (a == 100 && (64..128).contains(&b)) || (a == 198 && (b == 18 || b == 19))
+    } else if ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (b == 18 || b == 19))
     {
         AddressKind::Private
     } else {
@@ -101,8 +109,12 @@ impl CallbackPolicy {
             && !self.allows(ip)
         {
             return Err(refuse(match classify(ip) {
-                AddressKind::Loopback => "the callback URL points at a loopback address, which the operator does not allow",
-                AddressKind::Private => "the callback URL points at a private address, which the operator does not allow",
+                AddressKind::Loopback => {
+                    "the callback URL points at a loopback address, which the operator does not allow"
+                }
+                AddressKind::Private => {
+                    "the callback URL points at a private address, which the operator does not allow"
+                }
                 _ => "the callback URL points at an address that is never called",
             }));
         }

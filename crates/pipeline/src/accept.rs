@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tongdao_domain::message::{
-    MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS,
-    MAX_TEXT_BYTES, MAX_VALIDITY_MS,
+    MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS, MAX_TEXT_BYTES, MAX_VALIDITY_MS,
 };
 use tongdao_domain::{ErrorCode, MessageStatus, Money, Msisdn, Rejection, Text};
 use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage};

@@ -59,7 +59,9 @@ impl Platform {
     pub async fn remove_number(&self, customer: &str, number: &str) -> Result<(), Rejection> {
         let customer = self.customer(customer).await?;
         self.store().remove_number(&customer.id, number).await.map_err(|e| match e {
-            tongdao_store::StoreError::NotFound => Rejection::new(ErrorCode::NotFound, "the customer has no such number"),
+            tongdao_store::StoreError::NotFound => {
+                Rejection::new(ErrorCode::NotFound, "the customer has no such number")
+            }
             other => rejection_from_store(other),
         })
     }

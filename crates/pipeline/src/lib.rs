@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`accept`]: `Submission` → validated, priced messages → stored;
 //! - [`operations`]: what the operator does (customers, agreements, tariffs, money, keys);
+//! - [`carriers`]: what the operator sees of the carrier links;
 //! - [`account`]: webhook settings, numbers that route replies, inbound messages;
 //! - [`credentials`]: API keys and operator tokens: generation and hashing;
 //! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
@@ -20,6 +21,7 @@
 pub mod accept;
 pub mod account;
 pub mod cache;
+pub mod carriers;
 pub mod credentials;
 pub mod metrics;
 pub mod operations;
@@ -49,6 +51,7 @@ struct Inner {
     callback_policy: CallbackPolicy,
     /// Woken when messages become `queued`, so the dispatcher reads the queue at once.
     dispatch: Arc<Notify>,
+    carriers: std::sync::OnceLock<Arc<dyn carriers::CarrierDirectory>>,
 }
 
 impl Platform {
@@ -71,6 +74,7 @@ impl Platform {
                 metrics: metrics::Metrics::default(),
                 callback_policy,
                 dispatch: Arc::new(Notify::new()),
+                carriers: std::sync::OnceLock::new(),
             }),
         }
     }

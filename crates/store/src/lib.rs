@@ -138,13 +138,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// with a webhook event; `None` when nobody owns it (kept for the operator).
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<InboundMessage>>;
     /// Newest first; `before` is the last id of the previous page.
-    async fn list_inbound(&self, customer_id: &str, before: Option<String>, limit: u32) -> StoreResult<Vec<InboundMessage>>;
+    async fn list_inbound(
+        &self,
+        customer_id: &str,
+        before: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<InboundMessage>>;
 
     // Webhooks
     async fn webhook_settings(&self, customer_id: &str) -> StoreResult<WebhookSettings>;
     async fn set_webhook_url(&self, customer_id: &str, url: Option<String>) -> StoreResult<WebhookSettings>;
     /// Sets the secret; with `only_if_unset`, keeps an existing one.
-    async fn set_webhook_secret(&self, customer_id: &str, secret: &str, only_if_unset: bool) -> StoreResult<WebhookSettings>;
+    async fn set_webhook_secret(
+        &self,
+        customer_id: &str,
+        secret: &str,
+        only_if_unset: bool,
+    ) -> StoreResult<WebhookSettings>;
     /// Endpoints with events due now, at most `limit`.
     async fn due_endpoints(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueEndpoint>>;
     /// The endpoint's oldest pending events, at most `limit`.

@@ -295,8 +295,10 @@ pub enum Progress {
     },
     /// Still unsent at its `valid_until`.
     Expired { customer_id: String, message_id: String, at: i64 },
-    /// A delivery receipt from `link` for one part.
-    Receipt { link: String, carrier_message_id: String, outcome: PartOutcome, error: Option<String>, at: i64 },
+    /// A delivery receipt from `link` for one part. The carrier's id in every form it may
+    /// have been given in (receipt texts write hex ids in decimal and the other way round);
+    /// the first that names a part wins.
+    Receipt { link: String, carrier_message_ids: Vec<String>, outcome: PartOutcome, error: Option<String>, at: i64 },
 }
 
 /// What recording one [`Progress`] did.

@@ -182,8 +182,7 @@ impl SqliteStore {
         // Checkpoints run on their own thread (below), so the writer never stalls copying
         // the WAL back into the database file.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let last_seq: i64 =
-            conn.query_row("SELECT COALESCE(MAX(queue_seq), 0) FROM messages", [], |r| r.get(0))?;
+        let last_seq: i64 = conn.query_row("SELECT COALESCE(MAX(queue_seq), 0) FROM messages", [], |r| r.get(0))?;
         let mark_at_open = carrier::dispatch_mark(&conn)?;
         let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
         let counters = Arc::new(Counters::default());
@@ -845,9 +844,8 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32, queue_seq: &AtomicI64) -> S
         .query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (customer_id, id) in &due {
-        conn.prepare_cached("UPDATE messages SET queue_seq = ?3 WHERE customer_id = ?1 AND id = ?2")?.execute(
-            params![customer_id, id, queue_seq.fetch_add(1, Ordering::Relaxed)],
-        )?;
+        conn.prepare_cached("UPDATE messages SET queue_seq = ?3 WHERE customer_id = ?1 AND id = ?2")?
+            .execute(params![customer_id, id, queue_seq.fetch_add(1, Ordering::Relaxed)])?;
         change_status(conn, &Change::new(customer_id, id, MessageStatus::Queued, now_ms), &[MessageStatus::Scheduled])?;
         report.released += 1;
     }
@@ -1321,7 +1319,12 @@ impl Store for SqliteStore {
         self.write(move |conn| carrier::record_inbound(conn, &inbound)).await
     }
 
-    async fn list_inbound(&self, customer_id: &str, before: Option<String>, limit: u32) -> StoreResult<Vec<InboundMessage>> {
+    async fn list_inbound(
+        &self,
+        customer_id: &str,
+        before: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<InboundMessage>> {
         let customer_id = customer_id.to_owned();
         self.read(move |conn| carrier::list_inbound(conn, &customer_id, before.as_deref(), limit)).await
     }
@@ -1336,7 +1339,12 @@ impl Store for SqliteStore {
         self.write(move |conn| carrier::set_webhook_url(conn, &customer_id, url.as_deref())).await
     }
 
-    async fn set_webhook_secret(&self, customer_id: &str, secret: &str, only_if_unset: bool) -> StoreResult<WebhookSettings> {
+    async fn set_webhook_secret(
+        &self,
+        customer_id: &str,
+        secret: &str,
+        only_if_unset: bool,
+    ) -> StoreResult<WebhookSettings> {
         let (customer_id, secret) = (customer_id.to_owned(), secret.to_owned());
         self.write(move |conn| carrier::set_webhook_secret(conn, &customer_id, &secret, only_if_unset)).await
     }

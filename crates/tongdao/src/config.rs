@@ -9,7 +9,9 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tongdao_carrier::CarrierConfig;
 use tongdao_domain::NumberingPlan;
+use tongdao_domain::callback::CallbackPolicy;
 
 /// The commented default configuration file.
 pub const DEFAULT_TOML: &str = include_str!("../default-config.toml");
@@ -26,6 +28,40 @@ pub struct Config {
     pub provider: ProviderConfig,
     pub log: LogConfig,
     pub sweep_interval_ms: u64,
+    pub simulator: SimulatorConfig,
+    pub webhooks: WebhooksConfig,
+    /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
+    /// simulator, when it is enabled.
+    #[serde(default)]
+    pub carrier: Vec<CarrierConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Start the built-in SMSC simulator inside `serve`.
+    pub enabled: bool,
+    /// Its SMPP listen address.
+    pub listen: SocketAddr,
+    /// Its HTTP control endpoint (script, MO injection, drops, counters).
+    pub control: SocketAddr,
+    /// Time from submit_sm to its receipt, in ms.
+    pub receipt_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow callback URLs on loopback addresses (`--demo` turns this on).
+    pub allow_loopback: bool,
+    /// Allow callback URLs in private ranges (RFC 1918, link-local, unique-local, CGNAT).
+    pub allow_private: bool,
+    /// Time allowed for one callback request, in ms.
+    pub timeout_ms: u64,
+    /// Events in one callback request, at most.
+    pub max_batch: u32,
+    /// Endpoints called at once, at most.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +106,20 @@ impl Default for Config {
             },
             log: LogConfig { level: "info".into() },
             sweep_interval_ms: 1000,
+            simulator: SimulatorConfig {
+                enabled: true,
+                listen: SocketAddr::from(([127, 0, 0, 1], 2776)),
+                control: SocketAddr::from(([127, 0, 0, 1], 2777)),
+                receipt_delay_ms: 0,
+            },
+            webhooks: WebhooksConfig {
+                allow_loopback: false,
+                allow_private: false,
+                timeout_ms: 5000,
+                max_batch: 100,
+                concurrency: 64,
+            },
+            carrier: Vec::new(),
         }
     }
 }
@@ -83,8 +133,18 @@ pub struct Overrides {
     pub http: Option<SocketAddr>,
 }
 
-const SECTIONS: &[&str] =
-    &["data_dir", "http", "max_connections", "store", "numbering", "provider", "log", "sweep_interval_ms"];
+const SECTIONS: &[&str] = &[
+    "data_dir",
+    "http",
+    "max_connections",
+    "store",
+    "numbering",
+    "provider",
+    "log",
+    "sweep_interval_ms",
+    "simulator",
+    "webhooks",
+];
 
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
@@ -102,7 +162,34 @@ impl Config {
         figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().context("invalid configuration")?;
         config.numbering_plan()?;
+        let mut names = std::collections::HashSet::new();
+        for carrier in &config.carrier {
+            carrier.validate().map_err(|e| anyhow::anyhow!("[[carrier]] {e}"))?;
+            anyhow::ensure!(names.insert(carrier.name.as_str()), "[[carrier]] name {:?} is used twice", carrier.name);
+        }
         Ok(config)
+    }
+
+    /// The carrier links to open: the configured ones, else one to the built-in simulator
+    /// listening on `simulator` (when it runs).
+    pub fn carriers(&self, simulator: Option<SocketAddr>) -> Vec<CarrierConfig> {
+        let Some(simulator) = simulator.filter(|_| self.carrier.is_empty()) else {
+            return self.carrier.clone();
+        };
+        vec![CarrierConfig {
+            name: "simulator".into(),
+            host: simulator.ip().to_string(),
+            port: simulator.port(),
+            system_id: "tongdao".into(),
+            password: "sim".into(),
+            source_addr: "10690000".into(),
+            window: 256,
+            ..CarrierConfig::default()
+        }]
+    }
+
+    pub fn callback_policy(&self) -> CallbackPolicy {
+        CallbackPolicy { allow_loopback: self.webhooks.allow_loopback, allow_private: self.webhooks.allow_private }
     }
 
     /// The built-in prefix table with this config's overrides applied.
@@ -164,6 +251,33 @@ mod tests {
     }
 
     #[test]
+    fn carriers_are_read_from_the_file_and_the_simulator_link_is_the_fallback() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            let fallback = c.carriers(Some(c.simulator.listen));
+            assert_eq!(fallback.len(), 1);
+            assert_eq!((fallback[0].name.as_str(), fallback[0].port), ("simulator", 2776));
+            jail.create_file(
+                "c.toml",
+                "[[carrier]]\nname = \"cmcc\"\nhost = \"10.0.0.5\"\nport = 7890\nsystem_id = \"sp01\"\n\
+                 password = \"pw\"\nbind_mode = \"transmitter_receiver\"\nbinds = 2\nwindow = 64\ntps = 500\n\
+                 long_message = \"sar\"\npriority = 1\n[carrier.destinations]\ncarriers = [\"mobile\"]\n\
+                 prefixes = [\"86147\"]\n",
+            )?;
+            let c = Config::load(Some(Path::new("c.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            let carriers = c.carriers(Some(c.simulator.listen));
+            assert_eq!(carriers.len(), 1, "configured carriers replace the simulator link");
+            let cmcc = &carriers[0];
+            assert_eq!((cmcc.port, cmcc.binds, cmcc.window, cmcc.tps), (7890, 2, 64, 500));
+            assert_eq!(cmcc.bind_mode, tongdao_carrier::BindModes::TransmitterReceiver);
+            assert_eq!(cmcc.long_message, tongdao_carrier::LongMessage::Sar);
+            assert!(cmcc.serves(Some("mobile"), "8613800138000") && cmcc.serves(None, "8614712345678"));
+            assert!(!cmcc.serves(Some("unicom"), "8613000000000"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_bad_prefixes_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("typo.toml", "htp = \"127.0.0.1:1\"\n")?;
@@ -172,6 +286,10 @@ mod tests {
             assert!(Config::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
             jail.create_file("ok.toml", "[numbering.prefixes]\n\"1400\" = \"iot\"\n")?;
             let c = Config::load(Some(Path::new("ok.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            jail.create_file("window.toml", "[[carrier]]\nname = \"a\"\nwindow = 0\n")?;
+            assert!(Config::load(Some(Path::new("window.toml")), &Overrides::default()).is_err());
+            jail.create_file("twice.toml", "[[carrier]]\nname = \"a\"\n[[carrier]]\nname = \"a\"\n")?;
+            assert!(Config::load(Some(Path::new("twice.toml")), &Overrides::default()).is_err());
             let number = tongdao_domain::Msisdn::parse("14000000000").map_err(|e| e.to_string())?;
             let plan = c.numbering_plan().map_err(|e| e.to_string())?;
             assert_eq!(plan.classify(&number).map(|c| c.to_string()).as_deref(), Some("iot"));

@@ -15,6 +15,7 @@ use tongdao_store::sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::Config;
 use crate::files;
+use tongdao_carrier::{CarrierSide, DispatchConfig};
 
 /// Opens the data directory and the store, with migrations applied.
 pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
@@ -22,7 +23,7 @@ pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<P
     let options = SqliteOptions { max_batch: config.store.max_batch, queue: config.store.queue, ..Default::default() };
     let store = SqliteStore::open_with(&config.database_path(), options)
         .with_context(|| format!("cannot open the database {}", config.database_path().display()))?;
-    Ok(Platform::new(Arc::new(store), clock, config.numbering_plan()?))
+    Ok(Platform::with_callbacks(Arc::new(store), clock, config.numbering_plan()?, config.callback_policy()))
 }
 
 /// Makes sure `<data-dir>/operator.token` holds a valid operator token, creating (and
@@ -46,6 +47,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct Gateway {
     pub addr: SocketAddr,
     pub platform: Platform,
+    /// The built-in simulator's SMPP address, when it runs.
+    pub simulator: Option<Simulator>,
+    carriers: Option<CarrierSide>,
     ready: Arc<std::sync::atomic::AtomicBool>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -59,6 +63,15 @@ impl Gateway {
 
     pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Gateway> {
         let platform = open_platform(config, clock)?;
+        let simulator = match config.simulator.enabled {
+            true => Some(Simulator::start(config).await?),
+            false => None,
+        };
+        let carriers = CarrierSide::start(
+            &platform,
+            config.carriers(simulator.as_ref().map(|s| s.addr)),
+            DispatchConfig::default(),
+        );
         if ensure_operator_token(&platform, config).await? {
             tracing::info!(path = %config.operator_token_path().display(), "wrote a new operator token");
         }
@@ -90,7 +103,7 @@ impl Gateway {
             sweeper.abort();
             Ok(())
         });
-        Ok(Gateway { addr, platform, ready, shutdown, task })
+        Ok(Gateway { addr, platform, simulator, carriers: Some(carriers), ready, shutdown, task })
     }
 
     /// `/readyz` answers 200 from now on (until shutdown begins).
@@ -101,17 +114,30 @@ impl Gateway {
     /// Stops accepting, lets in-flight requests finish and commit, and waits.
     /// Connections still open after [`SHUTDOWN_GRACE`] (a client that never finishes its
     /// request) are dropped; every request that reached the store has been answered by then.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let mut task = self.task;
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(result) => result.context("server task panicked")?,
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(result) => result.context("server task panicked"),
             Err(_) => {
                 tracing::warn!("connections still open after the grace period; closing them");
                 task.abort();
-                Ok(())
+                Ok(Ok(()))
             }
+        };
+        // Then the carrier side: stop dispatching, unbind, write the progress held.
+        if let Some(carriers) = self.carriers.take() {
+            carriers.shutdown().await;
         }
+        if let Some(simulator) = self.simulator.take() {
+            simulator.stop().await;
+        }
+        served?
+    }
+
+    /// The carrier side's counters (dispatch, progress).
+    pub fn carrier_side(&self) -> Option<&CarrierSide> {
+        self.carriers.as_ref()
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -155,5 +181,36 @@ async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiv
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// The built-in SMSC simulator, running inside `serve`.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    pub stats: Arc<tongdao_simulator::SimStats>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    async fn start(config: &Config) -> anyhow::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(config.simulator.listen)
+            .await
+            .with_context(|| format!("cannot start the SMSC simulator on {}", config.simulator.listen))?;
+        let addr = listener.local_addr()?;
+        let sim_config = tongdao_simulator::SimConfig {
+            receipt_delay: Duration::from_millis(config.simulator.receipt_delay_ms),
+            ..Default::default()
+        };
+        let stats = Arc::new(tongdao_simulator::SimStats::default());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(tongdao_simulator::serve(listener, sim_config, stats.clone(), stopped));
+        tracing::info!(%addr, "SMSC simulator listening");
+        Ok(Simulator { addr, stats, stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }

@@ -34,9 +34,16 @@ enum Command {
         /// HTTP listen address [default: 127.0.0.1:8080].
         #[arg(long)]
         http: Option<std::net::SocketAddr>,
-        /// Create (or find) the demo customer with a key in <data-dir>/demo.key.
+        /// Create (or find) the demo customer with a key in <data-dir>/demo.key; allows
+        /// webhooks to loopback addresses.
         #[arg(long)]
         demo: bool,
+        /// Run the built-in SMSC simulator on this address [default: 127.0.0.1:2776].
+        #[arg(long, conflicts_with = "no_simulator")]
+        simulator: Option<std::net::SocketAddr>,
+        /// Do not start the built-in SMSC simulator.
+        #[arg(long)]
+        no_simulator: bool,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -169,7 +176,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", tongdao::bench_accept::run_accept(args).await?);
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let mut config = Config::load(cli.config.as_deref(), &overrides)?;
+    if let Command::Serve { demo, simulator, no_simulator, .. } = &cli.command {
+        // Flags are the top layer.
+        if let Some(addr) = simulator {
+            config.simulator.enabled = true;
+            config.simulator.listen = *addr;
+        }
+        if *no_simulator {
+            config.simulator.enabled = false;
+        }
+        if *demo {
+            config.webhooks.allow_loopback = true;
+        }
+    }
     init_tracing(&config.log.level);
     let clock = std::sync::Arc::new(SystemClock);
     match cli.command {
@@ -177,6 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let signals = Signals::install()?;
             let gateway = Gateway::start(&config).await?;
             println!("operator token: {}", config.operator_token_path().display());
+            if let Some(simulator) = &gateway.simulator {
+                println!("SMSC simulator listening on smpp://{}", simulator.addr);
+            }
             if demo {
                 let key = demo::ensure_demo(&gateway.platform, &config).await?;
                 println!("demo API key ({}): {key}", config.demo_key_path().display());

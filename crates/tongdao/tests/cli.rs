@@ -13,6 +13,7 @@ fn tongdao(data: &Path, args: &[&str]) -> Output {
         .arg("--data-dir")
         .arg(data)
         .env("TONGDAO_LOG__LEVEL", "warn")
+        .env("TONGDAO_SIMULATOR__CONTROL", "127.0.0.1:0")
         .output()
         .expect("runs")
 }
@@ -82,7 +83,7 @@ fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(["serve", "--demo", "--http", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--demo", "--simulator", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

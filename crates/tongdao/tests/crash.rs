@@ -35,10 +35,11 @@ fn free_port() -> u16 {
 async fn start(data_dir: &std::path::Path) -> Server {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(["serve", "--demo", "--data-dir"])
+        .args(["serve", "--demo", "--simulator", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(["--http", &format!("127.0.0.1:{port}")])
         .env("TONGDAO_LOG__LEVEL", "warn")
+        .env("TONGDAO_SIMULATOR__CONTROL", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

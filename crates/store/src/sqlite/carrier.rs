@@ -75,8 +75,8 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
                     _ => Recorded::Ignored,
                 }
             }
-            Progress::Receipt { link, carrier_message_id, outcome, error, at } => {
-                receipt(conn, link, carrier_message_id, *outcome, error.as_deref(), *at)?
+            Progress::Receipt { link, carrier_message_ids, outcome, error, at } => {
+                receipt(conn, link, carrier_message_ids, *outcome, error.as_deref(), *at)?
             }
         });
     }
@@ -97,8 +97,10 @@ fn submitted(
         "UPDATE messages SET status = 'submitted', link = ?3, parts_total = ?4, parts_accepted = ?4, updated_at = ?5 \
          WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
     );
-    let Some(changed) =
-        conn.prepare_cached(&sql)?.query_row(params![customer_id, message_id, link, parts, at], changed_row).optional()?
+    let Some(changed) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![customer_id, message_id, link, parts, at], changed_row)
+        .optional()?
     else {
         return Ok(Recorded::Ignored);
     };
@@ -128,7 +130,7 @@ fn submitted(
             .optional()?;
         if let Some((outcome, error, received_at)) = early {
             let outcome = PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown);
-            receipt(conn, link, id, outcome, error.as_deref(), received_at.max(at))?;
+            receipt(conn, link, std::slice::from_ref(id), outcome, error.as_deref(), received_at.max(at))?;
         }
     }
     Ok(Recorded::Done)
@@ -156,7 +158,8 @@ fn failed(
     else {
         return Ok(Recorded::Ignored);
     };
-    let change = Change { carrier: link, error: Some(error), ..Change::new(customer_id, message_id, MessageStatus::Failed, at) };
+    let change =
+        Change { carrier: link, error: Some(error), ..Change::new(customer_id, message_id, MessageStatus::Failed, at) };
     after_change(conn, &change, &changed)?;
     settle(conn, customer_id, message_id, at)?;
     Ok(Recorded::Done)
@@ -165,33 +168,43 @@ fn failed(
 fn receipt(
     conn: &Connection,
     link: &str,
-    carrier_message_id: &str,
+    forms: &[String],
     outcome: PartOutcome,
     error: Option<&str>,
     at: i64,
 ) -> StoreResult<Recorded> {
-    let part: Option<(String, String)> = conn
-        .prepare_cached(
-            "UPDATE message_parts SET outcome = ?3, error = ?4, done_at = ?5 \
-             WHERE link = ?1 AND carrier_message_id = ?2 AND outcome IS NULL RETURNING customer_id, message_id",
-        )?
-        .query_row(params![link, carrier_message_id, outcome.as_str(), error, at], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((customer_id, message_id)) = part else {
-        let known: bool = conn
-            .prepare_cached("SELECT 1 FROM message_parts WHERE link = ?1 AND carrier_message_id = ?2")?
-            .query_row(params![link, carrier_message_id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if known {
-            return Ok(Recorded::Ignored); // a duplicate receipt
+    let mut part: Option<(String, String, &str)> = None;
+    for form in forms {
+        part = conn
+            .prepare_cached(
+                "UPDATE message_parts SET outcome = ?3, error = ?4, done_at = ?5 \
+                 WHERE link = ?1 AND carrier_message_id = ?2 AND outcome IS NULL RETURNING customer_id, message_id",
+            )?
+            .query_row(params![link, form, outcome.as_str(), error, at], |r| Ok((r.get(0)?, r.get(1)?, form.as_str())))
+            .optional()?;
+        if part.is_some() {
+            break;
         }
-        conn.prepare_cached(
-            "INSERT INTO early_receipts (link, carrier_message_id, outcome, error, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (link, carrier_message_id) DO UPDATE SET \
-             outcome = excluded.outcome, error = excluded.error, received_at = excluded.received_at",
-        )?
-        .execute(params![link, carrier_message_id, outcome.as_str(), error, at])?;
+    }
+    let Some((customer_id, message_id, carrier_message_id)) = part else {
+        for form in forms {
+            let known = conn
+                .prepare_cached("SELECT 1 FROM message_parts WHERE link = ?1 AND carrier_message_id = ?2")?
+                .query_row(params![link, form], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if known {
+                return Ok(Recorded::Ignored); // a duplicate receipt
+            }
+        }
+        for form in forms {
+            conn.prepare_cached(
+                "INSERT INTO early_receipts (link, carrier_message_id, outcome, error, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (link, carrier_message_id) DO UPDATE SET \
+                 outcome = excluded.outcome, error = excluded.error, received_at = excluded.received_at",
+            )?
+            .execute(params![link, form, outcome.as_str(), error, at])?;
+        }
         return Ok(Recorded::Early);
     };
     let delivered = i64::from(outcome == PartOutcome::Delivered);

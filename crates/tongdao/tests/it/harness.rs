@@ -43,6 +43,11 @@ impl TestGateway {
             data_dir: dir.path().join("data"),
             http: "127.0.0.1:0".parse().expect("addr"),
             sweep_interval_ms: 3_600_000, // tests sweep explicitly, after moving the clock
+            simulator: tongdao::config::SimulatorConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                control: "127.0.0.1:0".parse().expect("addr"),
+                ..Config::default().simulator
+            },
             ..Config::default()
         };
         Self::spawn_in(dir, config).await

@@ -1,0 +1,242 @@
+//! The binds of each configured carrier, kept up, and the routing over them.
+//!
+//! Each carrier keeps `binds` binds (a transceiver, or a transmitter and a receiver) open:
+//! a supervisor per bind connects, and when the connection drops reconnects after a
+//! jittered exponential backoff (so many gateways do not reconnect in step), and unbinds
+//! cleanly at shutdown. Routing picks, among the carriers serving a destination in priority
+//! order, the first with a bound transmitter that has room in its window; a carrier that is
+//! down or saturated is skipped (failover).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tongdao_pipeline::carriers::{CarrierCounters, CarrierStatus};
+
+use crate::config::CarrierConfig;
+use crate::link::{BindMode, Incoming, Link, LinkConfig};
+
+/// Counters of one carrier since start.
+#[derive(Debug, Default)]
+pub struct CarrierStats {
+    pub submitted: AtomicU64,
+    pub accepted: AtomicU64,
+    pub temporary_failures: AtomicU64,
+    pub permanent_failures: AtomicU64,
+    pub receipts: AtomicU64,
+    pub inbound: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub bind_failures: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct CarrierLinks {
+    pub config: CarrierConfig,
+    links: RwLock<Vec<Link>>,
+    next: AtomicUsize,
+    pub stats: CarrierStats,
+    /// Messages routed here and waiting for a window place.
+    pub queue_depth: AtomicI64,
+}
+
+/// The delay before reconnect attempt `failures` (1, 2, …): 250 ms doubling to at most 30 s,
+/// then a random point in its upper half.
+pub fn reconnect_delay(failures: u32) -> Duration {
+    let base =
+        Duration::from_millis(250).saturating_mul(1 << failures.saturating_sub(1).min(7)).min(Duration::from_secs(30));
+    let millis = base.as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(millis / 2..=millis.max(1)))
+}
+
+impl CarrierLinks {
+    /// Starts the carrier's bind supervisors; receipts and MO from every bind go to `incoming`.
+    pub fn start(
+        config: CarrierConfig,
+        incoming: mpsc::Sender<Incoming>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let carrier = Arc::new(CarrierLinks {
+            config,
+            links: RwLock::new(Vec::new()),
+            next: AtomicUsize::new(0),
+            stats: CarrierStats::default(),
+            queue_depth: AtomicI64::new(0),
+        });
+        for _ in 0..carrier.config.binds {
+            for mode in carrier.config.bind_mode.modes() {
+                tokio::spawn(carrier.clone().supervise(*mode, incoming.clone(), shutdown.clone()));
+            }
+        }
+        carrier
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    async fn supervise(
+        self: Arc<Self>,
+        mode: BindMode,
+        incoming: mpsc::Sender<Incoming>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.connect(mode, incoming.clone()).await {
+                Ok(link) => {
+                    tracing::info!(carrier = %self.config.name, mode = mode.as_str(), "bound");
+                    self.links.write().unwrap_or_else(|e| e.into_inner()).push(link.clone());
+                    let stopping = tokio::select! {
+                        _ = link.closed() => false,
+                        _ = shutdown.wait_for(|s| *s) => true,
+                    };
+                    self.links.write().unwrap_or_else(|e| e.into_inner()).retain(|l| !l.same(&link));
+                    if stopping {
+                        let _ = link.unbind().await;
+                        return;
+                    }
+                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(carrier = %self.config.name, mode = mode.as_str(), "the link dropped; reconnecting");
+                    failures = 1;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    self.stats.bind_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(carrier = %self.config.name, mode = mode.as_str(), error = %e, failures, "cannot bind");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(reconnect_delay(failures)) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn connect(&self, mode: BindMode, incoming: mpsc::Sender<Incoming>) -> Result<Link, String> {
+        let c = &self.config;
+        let addr = tokio::net::lookup_host((c.host.as_str(), c.port))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", c.host))?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", c.host))?;
+        let config = LinkConfig {
+            addr,
+            mode,
+            system_id: c.system_id.clone(),
+            password: c.password.clone(),
+            system_type: c.system_type.clone(),
+            window: c.window as usize,
+            response_timeout: c.response_timeout(),
+            enquire_link_interval: c.enquire_link_interval(),
+            tps: c.tps,
+        };
+        Link::open(config, incoming).await.map_err(|e| e.to_string())
+    }
+
+    /// A bound link that can submit, preferring room in its window; `None` if none is bound.
+    pub fn transmitter(&self) -> Option<Link> {
+        let links = self.links.read().unwrap_or_else(|e| e.into_inner());
+        let candidates: Vec<&Link> = links.iter().filter(|l| l.mode().can_submit() && l.is_alive()).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let rotated = (0..candidates.len()).map(|i| candidates[(start + i) % candidates.len()]);
+        let best = rotated.max_by_key(|l| l.window_free())?;
+        Some(best.clone())
+    }
+
+    /// Whether a transmitter is bound with a free place in its window.
+    pub fn has_room(&self) -> bool {
+        self.links
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|l| l.mode().can_submit() && l.is_alive() && l.window_free() > 0)
+    }
+
+    pub fn status(&self) -> CarrierStatus {
+        let links = self.links.read().unwrap_or_else(|e| e.into_inner());
+        let c = &self.config;
+        let s = &self.stats;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CarrierStatus {
+            name: c.name.clone(),
+            host: c.host.clone(),
+            port: c.port,
+            bind_mode: match c.bind_mode {
+                crate::config::BindModes::Transceiver => "transceiver",
+                crate::config::BindModes::TransmitterReceiver => "transmitter_receiver",
+            },
+            binds_configured: c.binds * c.bind_mode.modes().len() as u32,
+            binds_bound: links.iter().filter(|l| l.is_alive()).count() as u32,
+            window: c.window,
+            window_in_use: links.iter().map(|l| l.in_flight() as u32).sum(),
+            tps: c.tps,
+            priority: c.priority,
+            queue_depth: self.queue_depth.load(Ordering::Relaxed).max(0) as u64,
+            counters: CarrierCounters {
+                submitted: load(&s.submitted),
+                accepted: load(&s.accepted),
+                temporary_failures: load(&s.temporary_failures),
+                permanent_failures: load(&s.permanent_failures),
+                receipts: load(&s.receipts),
+                inbound: load(&s.inbound),
+                reconnects: load(&s.reconnects),
+                bind_failures: load(&s.bind_failures),
+            },
+        }
+    }
+}
+
+/// Destinations to ordered carriers.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    carriers: Vec<Arc<CarrierLinks>>,
+}
+
+impl Router {
+    pub fn new(mut carriers: Vec<Arc<CarrierLinks>>) -> Router {
+        carriers.sort_by_key(|c| c.config.priority);
+        Router { carriers }
+    }
+
+    pub fn carriers(&self) -> &[Arc<CarrierLinks>] {
+        &self.carriers
+    }
+
+    /// Carriers serving the destination, in priority order.
+    pub fn candidates<'a>(
+        &'a self,
+        carrier: Option<&'a str>,
+        recipient: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<CarrierLinks>> {
+        let digits = recipient.trim_start_matches('+');
+        self.carriers.iter().filter(move |c| c.config.serves(carrier, digits))
+    }
+
+    /// The carrier to use now: the first candidate with room, else the first that is bound
+    /// (its window will free up), else `None` (every candidate is down).
+    pub fn pick(&self, carrier: Option<&str>, recipient: &str) -> Option<Arc<CarrierLinks>> {
+        let mut bound = None;
+        for c in self.candidates(carrier, recipient) {
+            if c.has_room() {
+                return Some(c.clone());
+            }
+            if bound.is_none() && c.transmitter().is_some() {
+                bound = Some(c.clone());
+            }
+        }
+        bound
+    }
+
+    /// Whether any carrier serves the destination at all.
+    pub fn routable(&self, carrier: Option<&str>, recipient: &str) -> bool {
+        self.candidates(carrier, recipient).next().is_some()
+    }
+}
