@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tongdao_store::{Progress, Recorded, Store, StoreError};
 
 use crate::link::Ack;
@@ -20,6 +20,8 @@ const BATCH: usize = 4096;
 #[derive(Debug, Default)]
 pub struct ProgressStats {
     pub recorded: AtomicU64,
+    /// Messages that reached their final status (and were settled).
+    pub finals: AtomicU64,
     pub ignored: AtomicU64,
     pub early_receipts: AtomicU64,
     pub batches: AtomicU64,
@@ -40,9 +42,14 @@ pub struct ProgressSink {
 
 impl ProgressSink {
     /// Starts the writer; it stops when every sink is dropped, after writing what it holds.
-    pub fn start(store: Arc<dyn Store>, stats: Arc<ProgressStats>) -> (ProgressSink, tokio::task::JoinHandle<()>) {
+    /// `written` is notified after each batch (webhook events may be waiting).
+    pub fn start(
+        store: Arc<dyn Store>,
+        stats: Arc<ProgressStats>,
+        written: Arc<Notify>,
+    ) -> (ProgressSink, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (ProgressSink { tx }, tokio::spawn(write(store, rx, stats)))
+        (ProgressSink { tx }, tokio::spawn(write(store, rx, stats, written)))
     }
 
     pub async fn record(&self, progress: Progress) {
@@ -55,7 +62,7 @@ impl ProgressSink {
     }
 }
 
-async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<ProgressStats>) {
+async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<ProgressStats>, written: Arc<Notify>) {
     let mut items: Vec<Item> = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut items, BATCH).await > 0 {
         let batch: Vec<Progress> = items.iter().map(|i| i.progress.clone()).collect();
@@ -78,9 +85,14 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<P
             }
         };
         stats.batches.fetch_add(1, Ordering::Relaxed);
+        written.notify_one();
         for result in &results {
             let counter = match result {
                 Recorded::Done => &stats.recorded,
+                Recorded::Final => {
+                    stats.recorded.fetch_add(1, Ordering::Relaxed);
+                    &stats.finals
+                }
                 Recorded::Ignored => &stats.ignored,
                 Recorded::Early => &stats.early_receipts,
             };

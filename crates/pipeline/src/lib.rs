@@ -51,6 +51,8 @@ struct Inner {
     callback_policy: CallbackPolicy,
     /// Woken when messages become `queued`, so the dispatcher reads the queue at once.
     dispatch: Arc<Notify>,
+    /// Woken when webhook events may be waiting in the outbox.
+    webhooks: Arc<Notify>,
     carriers: std::sync::OnceLock<Arc<dyn carriers::CarrierDirectory>>,
 }
 
@@ -74,6 +76,7 @@ impl Platform {
                 metrics: metrics::Metrics::default(),
                 callback_policy,
                 dispatch: Arc::new(Notify::new()),
+                webhooks: Arc::new(Notify::new()),
                 carriers: std::sync::OnceLock::new(),
             }),
         }
@@ -84,6 +87,10 @@ impl Platform {
     }
     pub fn callback_policy(&self) -> CallbackPolicy {
         self.inner.callback_policy
+    }
+    /// Notified when status changes (and so webhook events) have been written.
+    pub fn webhook_signal(&self) -> &Arc<Notify> {
+        &self.inner.webhooks
     }
     /// Notified whenever messages become `queued`.
     pub fn dispatch_signal(&self) -> &Arc<Notify> {

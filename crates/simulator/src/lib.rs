@@ -1,216 +1,303 @@
-//! A real SMSC (we play the MC) over SMPP 3.4 on TCP, for the demo, tests and benchmarks.
+//! A real SMSC (we play the MC) over SMPP 3.4 on TCP, for the demo, tests and benchmarks,
+//! scriptable per run and at run time.
 //!
-//! What it does today: accepts any bind (transmitter, receiver, transceiver), answers
-//! enquire_link and unbind, answers submit_sm with a message id, and when the submit asks
-//! for a receipt (registered_delivery bit 0) sends a delivery receipt on the same session
-//! after `receipt_delay` (deliver_sm with esm_class 0x04, the receipt text, and the
-//! receipted_message_id and message_state TLVs). A malformed PDU is answered with
-//! generic_nack and the session goes on; a frame over the cap closes the session.
-//! Scripted outcomes, throttling and MO injection come with the carrier-side issue.
+//! # What it does
+//! - Accepts binds as transmitter, receiver or transceiver (a second bind on a session is
+//!   answered ESME_RALYBND), answers enquire_link and unbind. A malformed PDU is answered
+//!   with generic_nack and the session goes on; a frame over [`MAX_PDU`] closes the session.
+//! - Answers submit_sm from a transmitter or transceiver (from an unbound session or a
+//!   receiver: ESME_RINVBNDSTS) as the [`Script`] in force says: throttled
+//!   (ESME_RTHROTTLED, by fraction or over a TPS limit), rejected (ESME_RINVDSTADR), or
+//!   accepted with a message id (hex, or decimal) and an outcome drawn by weight —
+//!   DELIVRD, UNDELIV, EXPIRED, REJECTD or no receipt at all.
+//! - Sends the receipt when the submit asks for one (registered_delivery 1, or 2 for
+//!   failures only): a deliver_sm with esm_class 0x04, the receipt text and, unless the
+//!   script turns them off, the receipted_message_id and message_state TLVs. The script
+//!   sets its delay, whether it goes before the submit_sm_resp on the wire, and whether it
+//!   goes on another session bound with the same system_id. A transmitter session is never
+//!   sent a deliver_sm: its receipts go to a receiver-capable session of the same system_id
+//!   or nowhere.
+//! - Delays submit_sm_resp when scripted, without holding up other PDUs.
+//! - Drops every session abruptly (no unbind) after a scripted number of submits, or on
+//!   demand ([`Simulator::drop_sessions`]).
+//! - Injects MO messages ([`Simulator::inject_mo`]): GSM 7-bit or UCS-2, long texts as
+//!   concatenated parts with a user data header, round-robin over receiver-capable sessions.
+//! - Counts what it does in [`SimStats`].
+//!
+//! A [`Simulator`] holds the script, the live sessions and the counters; serve SMPP with
+//! [`Simulator::serve`] and the control HTTP API ([`control`]) with [`serve_control`]. The
+//! free functions [`serve`] and [`session`] are the simple forms for a fixed config.
 //!
 //! # Must never
 //! Be used by production routing unless configured.
+
+pub mod control;
+mod mo;
+mod registry;
+mod script;
+mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tongdao_smpp::pdu::{BindResp, MessageIdResp, Sm};
-use tongdao_smpp::receipt::DeliveryReceipt;
-use tongdao_smpp::tlv::{self, Tlv};
-use tongdao_smpp::{Command, Leniency, Pdu, split_frame, status};
+use tokio::sync::watch;
+use tongdao_smpp::Pdu;
+
+pub use control::{MAX_BODY, control_router, serve_control};
+pub use registry::BindKind;
+pub use script::{MAX_DELAY_MS, Outcome, Outcomes, Script, ScriptError};
+
+use registry::Registry;
+use script::ScriptCell;
 
 /// The largest PDU accepted.
 pub const MAX_PDU: u32 = 64 * 1024;
+
+/// How long [`Simulator::inject_mo`] waits for room in a receiver's queue.
+const MO_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// The system_id in bind responses.
     pub system_id: String,
-    /// Time from submit_sm to its receipt.
+    /// Time from submit_sm_resp to its receipt, when `script` is `None`; at most
+    /// [`MAX_DELAY_MS`], a longer one is cut to that.
     pub receipt_delay: Duration,
+    /// The script to start with. `None`: the default script with `receipt_delay`; `Some`:
+    /// this script, whole (its `receipt_delay_ms` wins over `receipt_delay`), refused by
+    /// [`Simulator::new`] when invalid.
+    pub script: Option<Script>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { system_id: "tongdao-sim".into(), receipt_delay: Duration::from_millis(0) }
+        SimConfig { system_id: "tongdao-sim".into(), receipt_delay: Duration::from_millis(0), script: None }
+    }
+}
+
+impl SimConfig {
+    /// The script the simulator starts with.
+    pub fn initial_script(&self) -> Script {
+        match &self.script {
+            Some(script) => script.clone(),
+            None => Script {
+                receipt_delay_ms: u64::try_from(self.receipt_delay.as_millis()).unwrap_or(u64::MAX).min(MAX_DELAY_MS),
+                ..Script::default()
+            },
+        }
     }
 }
 
 /// Counters a test or benchmark reads.
 #[derive(Debug, Default)]
 pub struct SimStats {
+    /// submit_sm received, whatever their answer.
     pub submits: AtomicU64,
+    /// Receipts queued on a session.
     pub receipts: AtomicU64,
+    /// generic_nack sent for PDUs that did not decode.
     pub generic_nacks: AtomicU64,
+    /// submit_sm answered ESME_RTHROTTLED (by fraction or over the TPS limit).
+    pub throttled: AtomicU64,
+    /// submit_sm answered ESME_RINVDSTADR.
+    pub rejected: AtomicU64,
+    /// MO deliver_sm queued (one per part).
+    pub mo: AtomicU64,
+    /// Sessions bound now.
+    pub sessions_bound: AtomicU64,
+    /// Sessions closed by a drop (scripted or on demand).
+    pub drops: AtomicU64,
 }
 
-/// Serves every connection on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    config: SimConfig,
-    stats: Arc<SimStats>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let ids = Arc::new(AtomicU64::new(1));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (config, stats, ids, shutdown) = (config.clone(), stats.clone(), ids.clone(), shutdown.clone());
-                    tokio::spawn(async move { session(stream, config, stats, ids, shutdown).await });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => return,
+/// The counters at one moment, as `GET /stats` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    pub submits: u64,
+    pub receipts: u64,
+    pub generic_nacks: u64,
+    pub throttled: u64,
+    pub rejected: u64,
+    pub mo: u64,
+    pub sessions_bound: u64,
+    pub drops: u64,
+}
+
+impl SimStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            submits: load(&self.submits),
+            receipts: load(&self.receipts),
+            generic_nacks: load(&self.generic_nacks),
+            throttled: load(&self.throttled),
+            rejected: load(&self.rejected),
+            mo: load(&self.mo),
+            sessions_bound: load(&self.sessions_bound),
+            drops: load(&self.drops),
         }
     }
 }
 
-/// One SMPP session, generic over the transport so tests can use in-memory pipes.
+/// Why an MO injection (or a script) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("no session is bound as receiver or transceiver")]
+    NoReceiver,
+    #[error("{0}")]
+    InvalidMo(String),
+    #[error("the receiving session went away or did not take the message in time")]
+    ReceiverGone,
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+}
+
+/// A simulator: its script, live sessions and counters. Cheap to clone; clones share all.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub system_id: String,
+    pub stats: Arc<SimStats>,
+    /// Message ids, shared by every session.
+    pub ids: Arc<AtomicU64>,
+    pub script: ScriptCell,
+    pub registry: Registry,
+    pub next_session: AtomicU64,
+    mo_reference: AtomicU32,
+}
+
+impl Simulator {
+    /// A simulator starting with the config's script; refused when that script is invalid.
+    pub fn new(config: SimConfig, stats: Arc<SimStats>) -> Result<Simulator, ScriptError> {
+        Simulator::with_ids(config, stats, Arc::new(AtomicU64::new(1)))
+    }
+
+    fn with_ids(config: SimConfig, stats: Arc<SimStats>, ids: Arc<AtomicU64>) -> Result<Simulator, ScriptError> {
+        let script = config.initial_script();
+        script.validate()?;
+        let inner = Inner {
+            system_id: config.system_id,
+            stats,
+            ids,
+            script: ScriptCell::new(script),
+            registry: Registry::default(),
+            next_session: AtomicU64::new(0),
+            mo_reference: AtomicU32::new(0),
+        };
+        Ok(Simulator { inner: Arc::new(inner) })
+    }
+
+    pub fn stats(&self) -> &Arc<SimStats> {
+        &self.inner.stats
+    }
+
+    /// The script in force.
+    pub fn script(&self) -> Script {
+        self.inner.script.load().1.script.clone()
+    }
+
+    /// Replaces the whole script; sessions take it up on their next submit_sm. Counting for
+    /// `drop_after_submits` and the `tps_limit` window start afresh.
+    pub fn set_script(&self, script: Script) -> Result<(), ScriptError> {
+        script.validate()?;
+        self.inner.script.set(script);
+        Ok(())
+    }
+
+    /// Connected sessions, bound or not.
+    pub fn sessions(&self) -> usize {
+        self.inner.registry.len()
+    }
+
+    /// Closes every session at once, without unbind; how many there were.
+    pub fn drop_sessions(&self) -> usize {
+        self.inner.drop_sessions()
+    }
+
+    /// Sends an MO text from `from` to `to` to one receiver-capable session (round-robin):
+    /// one deliver_sm (esm_class 0), or for a long text one per part with a concatenation
+    /// header (esm_class 0x40). GSM 7-bit when the text allows, else UCS-2 (data_coding 8).
+    /// The number of deliver_sm sent.
+    pub async fn inject_mo(&self, from: &str, to: &str, text: &str) -> Result<usize, SimError> {
+        let reference = self.inner.mo_reference.fetch_add(1, Ordering::Relaxed) as u8;
+        let parts = mo::segments(from, to, text, reference)?;
+        let peer = self.inner.registry.pick_receiver(None, None).ok_or(SimError::NoReceiver)?;
+        let count = parts.len();
+        for sm in parts {
+            match tokio::time::timeout(MO_WAIT, peer.originate(Pdu::DeliverSm(sm))).await {
+                Ok(true) => self.inner.stats.mo.fetch_add(1, Ordering::Relaxed),
+                _ => return Err(SimError::ReceiverGone),
+            };
+        }
+        Ok(count)
+    }
+
+    /// Serves every connection on `listener` until `shutdown` changes.
+    pub async fn serve(&self, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(session::run(self.inner.clone(), stream, shutdown.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One SMPP session on any transport (tests use in-memory pipes), until it ends or
+    /// `shutdown` changes.
+    pub async fn session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        &self,
+        stream: S,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        session::run(self.inner.clone(), stream, shutdown).await;
+    }
+}
+
+impl Inner {
+    pub(crate) fn drop_sessions(&self) -> usize {
+        let dropped = self.registry.kill_all();
+        self.stats.drops.fetch_add(dropped as u64, Ordering::Relaxed);
+        dropped
+    }
+}
+
+/// Serves every connection on `listener` until `shutdown` changes, with a fixed config.
+/// An invalid `config.script` is logged and nothing is served; use [`Simulator::new`] to
+/// see the error.
+pub async fn serve(listener: TcpListener, config: SimConfig, stats: Arc<SimStats>, shutdown: watch::Receiver<bool>) {
+    match Simulator::new(config, stats) {
+        Ok(sim) => sim.serve(listener, shutdown).await,
+        Err(e) => tracing::error!(error = %e, "the simulator's script is invalid"),
+    }
+}
+
+/// One SMPP session on its own simulator (message ids from `ids`), generic over the
+/// transport so tests can use in-memory pipes.
 pub async fn session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     config: SimConfig,
     stats: Arc<SimStats>,
     ids: Arc<AtomicU64>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    // Everything written goes through one bounded queue, so receipts and responses interleave
-    // safely.
-    let (out, mut outgoing) = mpsc::channel::<Vec<u8>>(1024);
-    let writing = tokio::spawn(async move {
-        while let Some(bytes) = outgoing.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
-    let sequence = Arc::new(AtomicU32::new(1));
-    let mut buffer: Vec<u8> = Vec::with_capacity(4096);
-    let mut leniency = Leniency::default();
-    let mut chunk = [0u8; 4096];
-    'session: loop {
-        loop {
-            match split_frame(&buffer, MAX_PDU) {
-                Ok(Some(length)) => {
-                    let frame: Vec<u8> = buffer.drain(..length).collect();
-                    let reply = match Command::decode(&frame, &mut leniency) {
-                        Ok(command) => handle(command, &config, &stats, &ids, &sequence, &out),
-                        Err(e) => {
-                            stats.generic_nacks.fetch_add(1, Ordering::Relaxed);
-                            Some(Command { status: e.status, sequence: e.sequence, pdu: Pdu::GenericNack })
-                        }
-                    };
-                    let closing = matches!(reply, Some(Command { pdu: Pdu::UnbindResp, .. }));
-                    if let Some(reply) = reply
-                        && out.send(reply.encode()).await.is_err()
-                    {
-                        break 'session;
-                    }
-                    if closing {
-                        break 'session;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "closing a session whose framing is broken");
-                    let nack = Command { status: status::ESME_RINVCMDLEN, sequence: 0, pdu: Pdu::GenericNack };
-                    let _ = out.send(nack.encode()).await;
-                    break 'session;
-                }
-            }
-        }
-        tokio::select! {
-            read = reader.read(&mut chunk) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            },
-            _ = shutdown.changed() => break,
-        }
+    match Simulator::with_ids(config, stats, ids) {
+        Ok(sim) => sim.session(stream, shutdown).await,
+        Err(e) => tracing::error!(error = %e, "the simulator's script is invalid"),
     }
-    drop(out);
-    let _ = writing.await;
-}
-
-fn handle(
-    command: Command,
-    config: &SimConfig,
-    stats: &Arc<SimStats>,
-    ids: &Arc<AtomicU64>,
-    sequence: &Arc<AtomicU32>,
-    out: &mpsc::Sender<Vec<u8>>,
-) -> Option<Command> {
-    let ok = |pdu| Some(Command { status: status::ESME_ROK, sequence: command.sequence, pdu });
-    let bound =
-        || BindResp { system_id: config.system_id.clone(), tlvs: vec![Tlv::u8(tlv::SC_INTERFACE_VERSION, 0x34)] };
-    match &command.pdu {
-        Pdu::BindTransmitter(_) => ok(Pdu::BindTransmitterResp(bound())),
-        Pdu::BindReceiver(_) => ok(Pdu::BindReceiverResp(bound())),
-        Pdu::BindTransceiver(_) => ok(Pdu::BindTransceiverResp(bound())),
-        Pdu::EnquireLink => ok(Pdu::EnquireLinkResp),
-        Pdu::Unbind => ok(Pdu::UnbindResp),
-        Pdu::SubmitSm(sm) => {
-            stats.submits.fetch_add(1, Ordering::Relaxed);
-            let id = format!("{:x}", ids.fetch_add(1, Ordering::Relaxed));
-            if sm.registered_delivery & 0x01 != 0 {
-                schedule_receipt(sm, id.clone(), config.receipt_delay, stats.clone(), sequence.clone(), out.clone());
-            }
-            ok(Pdu::SubmitSmResp(MessageIdResp { message_id: id }))
-        }
-        // Responses to what we sent, and PDUs an MC does not expect, need no answer here.
-        Pdu::DeliverSmResp(_) | Pdu::EnquireLinkResp | Pdu::GenericNack | Pdu::UnbindResp => None,
-        _ => Some(Command { status: status::ESME_RINVCMDID, sequence: command.sequence, pdu: Pdu::GenericNack }),
-    }
-}
-
-fn schedule_receipt(
-    sm: &Sm,
-    id: String,
-    delay: Duration,
-    stats: Arc<SimStats>,
-    sequence: Arc<AtomicU32>,
-    out: mpsc::Sender<Vec<u8>>,
-) {
-    let text: String = String::from_utf8_lossy(sm.body()).chars().take(20).collect();
-    let receipt = DeliveryReceipt {
-        id: id.clone(),
-        sub: Some(1),
-        dlvrd: Some(1),
-        submit_date: Some("0000000000".into()),
-        done_date: Some("0000000000".into()),
-        stat: "DELIVRD".into(),
-        err: Some("000".into()),
-        text: Some(text),
-    };
-    let deliver = Sm {
-        source_addr_ton: sm.dest_addr_ton,
-        source_addr_npi: sm.dest_addr_npi,
-        source_addr: sm.destination_addr.clone(),
-        dest_addr_ton: sm.source_addr_ton,
-        dest_addr_npi: sm.source_addr_npi,
-        destination_addr: sm.source_addr.clone(),
-        esm_class: 0x04,
-        short_message: receipt.to_string().into_bytes(),
-        tlvs: vec![Tlv::c_string(tlv::RECEIPTED_MESSAGE_ID, &id), Tlv::u8(tlv::MESSAGE_STATE, 2)],
-        ..Sm::default()
-    };
-    tokio::spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let sequence = sequence.fetch_add(1, Ordering::Relaxed);
-        let command = Command { status: status::ESME_ROK, sequence, pdu: Pdu::DeliverSm(deliver) };
-        if out.send(command.encode()).await.is_ok() {
-            stats.receipts.fetch_add(1, Ordering::Relaxed);
-        }
-    });
 }

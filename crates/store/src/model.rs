@@ -304,7 +304,10 @@ pub enum Progress {
 /// What recording one [`Progress`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
+    /// Recorded; the message is not final yet.
     Done,
+    /// Recorded, and the message reached its final status (and was settled).
+    Final,
     /// The message was no longer in a state the progress applies to (e.g. a duplicate
     /// receipt, or a message already final): nothing changed.
     Ignored,
@@ -365,4 +368,13 @@ pub struct OutboxEvent {
     /// One event as JSON.
     pub body: String,
     pub created_at: i64,
+}
+
+/// When one message was accepted, submitted and reached a final status (epoch ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageTiming {
+    pub status: MessageStatus,
+    pub accepted_at: i64,
+    pub submitted_at: Option<i64>,
+    pub final_at: Option<i64>,
 }

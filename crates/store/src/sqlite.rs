@@ -1381,6 +1381,45 @@ impl Store for SqliteStore {
     async fn outbox_depth(&self) -> StoreResult<u64> {
         self.read(carrier::outbox_depth).await
     }
+
+    async fn count_by_status(&self, customer_id: &str) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT status, COUNT(*) FROM messages WHERE customer_id = ?1 GROUP BY status")?;
+            let rows = statement.query_map([&customer_id], |r| {
+                let status: String = r.get(0)?;
+                let status = MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?;
+                Ok((status, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT m.status, m.created_at, \
+                 (SELECT MIN(at) FROM message_events e WHERE e.message_id = m.id AND e.status = 'submitted'), \
+                 CASE WHEN m.status IN ('delivered', 'undeliverable', 'expired', 'rejected', 'unknown', 'failed', \
+                 'cancelled') THEN m.updated_at END \
+                 FROM messages m WHERE m.customer_id = ?1 ORDER BY m.id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![customer_id, limit], |r| {
+                let status: String = r.get(0)?;
+                Ok(MessageTiming {
+                    status: MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?,
+                    accepted_at: r.get(1)?,
+                    submitted_at: r.get(2)?,
+                    final_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

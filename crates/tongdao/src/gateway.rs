@@ -16,6 +16,7 @@ use tongdao_store::sqlite::{SqliteOptions, SqliteStore};
 use crate::config::Config;
 use crate::files;
 use tongdao_carrier::{CarrierSide, DispatchConfig};
+use tongdao_notify::NotifyConfig;
 
 /// Opens the data directory and the store, with migrations applied.
 pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
@@ -50,6 +51,8 @@ pub struct Gateway {
     /// The built-in simulator's SMPP address, when it runs.
     pub simulator: Option<Simulator>,
     carriers: Option<CarrierSide>,
+    notifier: Option<tokio::task::JoinHandle<()>>,
+    pub notifier_stats: Arc<tongdao_notify::NotifyStats>,
     ready: Arc<std::sync::atomic::AtomicBool>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -86,6 +89,19 @@ impl Gateway {
         let router = tongdao_api::router(state.clone());
         let (shutdown, mut stop) = watch::channel(false);
 
+        let (notifier_stats, notifier) = tongdao_notify::start(
+            platform.store().clone(),
+            platform.clock().clone(),
+            NotifyConfig {
+                policy: config.callback_policy(),
+                timeout: Duration::from_millis(config.webhooks.timeout_ms.max(1)),
+                max_batch: config.webhooks.max_batch.max(1),
+                concurrency: config.webhooks.concurrency.max(1),
+                ..NotifyConfig::default()
+            },
+            platform.webhook_signal().clone(),
+            shutdown.subscribe(),
+        );
         let sweeper = tokio::spawn(sweep_loop(
             platform.clone(),
             Duration::from_millis(config.sweep_interval_ms.max(10)),
@@ -103,7 +119,17 @@ impl Gateway {
             sweeper.abort();
             Ok(())
         });
-        Ok(Gateway { addr, platform, simulator, carriers: Some(carriers), ready, shutdown, task })
+        Ok(Gateway {
+            addr,
+            platform,
+            simulator,
+            carriers: Some(carriers),
+            notifier: Some(notifier),
+            notifier_stats,
+            ready,
+            shutdown,
+            task,
+        })
     }
 
     /// `/readyz` answers 200 from now on (until shutdown begins).
@@ -131,6 +157,9 @@ impl Gateway {
         }
         if let Some(simulator) = self.simulator.take() {
             simulator.stop().await;
+        }
+        if let Some(notifier) = self.notifier.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), notifier).await;
         }
         served?
     }

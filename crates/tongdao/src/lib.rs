@@ -11,7 +11,9 @@
 
 pub mod bench;
 pub mod bench_accept;
+pub mod bench_e2e;
 pub mod config;
 pub mod demo;
 pub mod files;
 pub mod gateway;
+pub mod webhook_sink;

@@ -56,6 +56,16 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         receipt_delay_ms: u64,
     },
+    /// A webhook receiver that checks each callback's X-Tongdao-Signature and prints the
+    /// events (for trying webhooks out).
+    WebhookSink {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+        /// The customer's webhook_secret (GET /v1/account).
+        #[arg(long, env = "TONGDAO_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -129,6 +139,9 @@ enum BenchCommand {
     Http(bench::HttpBenchArgs),
     /// The accept path without HTTP, on a fresh temporary data directory.
     Accept(tongdao::bench_accept::AcceptBenchArgs),
+    /// N messages through HTTP, a carrier link, the simulator, receipts and final statuses
+    /// (optionally with signed webhooks), on a fresh gateway in this process.
+    E2e(tongdao::bench_e2e::E2eBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -171,6 +184,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::SmscSim { listen, receipt_delay_ms } = cli.command {
         return run_simulator(listen, receipt_delay_ms).await;
+    }
+    if let Command::Bench { command: BenchCommand::E2e(args) } = cli.command {
+        println!("{}", tongdao::bench_e2e::run_e2e(args).await?);
+        return Ok(());
+    }
+    if let Command::WebhookSink { listen, secret } = cli.command {
+        return tongdao::webhook_sink::run(listen, &secret).await;
     }
     if let Command::Bench { command: BenchCommand::Accept(args) } = cli.command {
         println!("{}", tongdao::bench_accept::run_accept(args).await?);
@@ -259,7 +279,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Config { .. } | Command::Bench { .. } | Command::SmscSim { .. } => Ok(()),
+        Command::Config { .. } | Command::Bench { .. } | Command::SmscSim { .. } | Command::WebhookSink { .. } => {
+            Ok(())
+        }
     }
 }
 

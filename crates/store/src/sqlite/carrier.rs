@@ -71,7 +71,7 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
                     .query_row([customer_id, message_id], |r| r.get(0))
                     .optional()?;
                 match price {
-                    Some(price) if expire(conn, customer_id, message_id, price, *at)? => Recorded::Done,
+                    Some(price) if expire(conn, customer_id, message_id, price, *at)? => Recorded::Final,
                     _ => Recorded::Ignored,
                 }
             }
@@ -110,6 +110,7 @@ fn submitted(
         ..Change::new(customer_id, message_id, MessageStatus::Submitted, at)
     };
     after_change(conn, &change, &changed)?;
+    let mut result = Recorded::Done;
     for (part, id) in carrier_message_ids.iter().enumerate() {
         // A carrier that reuses an id (a restarted simulator, a wrapped counter) means the
         // old part is long settled: the new one takes its place.
@@ -130,10 +131,10 @@ fn submitted(
             .optional()?;
         if let Some((outcome, error, received_at)) = early {
             let outcome = PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown);
-            receipt(conn, link, std::slice::from_ref(id), outcome, error.as_deref(), received_at.max(at))?;
+            result = receipt(conn, link, std::slice::from_ref(id), outcome, error.as_deref(), received_at.max(at))?;
         }
     }
-    Ok(Recorded::Done)
+    Ok(result)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -162,7 +163,7 @@ fn failed(
         Change { carrier: link, error: Some(error), ..Change::new(customer_id, message_id, MessageStatus::Failed, at) };
     after_change(conn, &change, &changed)?;
     settle(conn, customer_id, message_id, at)?;
-    Ok(Recorded::Done)
+    Ok(Recorded::Final)
 }
 
 fn receipt(
@@ -245,7 +246,7 @@ fn receipt(
     };
     after_change(conn, &change, &changed)?;
     settle(conn, &customer_id, &message_id, at)?;
-    Ok(Recorded::Done)
+    Ok(Recorded::Final)
 }
 
 /// Settles a message that has reached its final status, per the `charge_on` it was sold
