@@ -130,6 +130,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     );
     counter(
         &mut out,
+        "tongdao_store_busy_microseconds_total",
+        "Time the writer spent running and committing jobs; its rate is the writer's load.",
+        store.busy_micros,
+    );
+    counter(
+        &mut out,
         "tongdao_store_wal_truncations_total",
         "Times the writer emptied the WAL.",
         store.wal_truncations,

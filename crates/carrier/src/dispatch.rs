@@ -32,6 +32,8 @@ pub struct DispatchConfig {
     pub read_batch: u32,
     /// How often the queue is read when nothing wakes the dispatcher.
     pub idle_poll: Duration,
+    /// How long the dispatcher lets new messages gather after being woken.
+    pub gather: Duration,
     pub retry_base: Duration,
     pub retry_cap: Duration,
 }
@@ -42,6 +44,7 @@ impl Default for DispatchConfig {
             max_in_flight: 8192,
             read_batch: 1024,
             idle_poll: Duration::from_millis(500),
+            gather: Duration::from_millis(2),
             retry_base: Duration::from_millis(50),
             retry_cap: Duration::from_secs(5),
         }
@@ -123,6 +126,7 @@ impl Dispatcher {
                 continue;
             }
             cursor = last;
+            let partial = batch.len() < room as usize;
             this.stats.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for message in batch {
                 let Ok(permit) = permits.clone().acquire_owned().await else { return };
@@ -137,6 +141,10 @@ impl Dispatcher {
                         _ = wait_true(shutdown) => {}
                     }
                 });
+            }
+            if partial {
+                // The queue is drained: let the next messages gather before reading again.
+                tokio::time::sleep(this.config.gather).await;
             }
         }
     }

@@ -160,7 +160,13 @@ impl CarrierSide {
             stats: stats.clone(),
             config: dispatch,
         };
-        tasks.push(tokio::spawn(dispatcher.run(watching.clone())));
+        if dispatcher.router.carriers().is_empty() {
+            // Nothing to send to: messages stay queued (and expire at their valid_until)
+            // until carriers are configured.
+            tracing::warn!("no carrier is configured: messages stay queued");
+        } else {
+            tasks.push(tokio::spawn(dispatcher.run(watching.clone())));
+        }
         let directory = Arc::new(Directory {
             router,
             dispatch: stats,

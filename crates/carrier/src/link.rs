@@ -177,10 +177,17 @@ impl Link {
         let alive = Arc::new(AtomicBool::new(true));
 
         tokio::spawn(async move {
-            while let Some(bytes) = to_write.recv().await {
+            // Everything waiting goes out in one write: under load, one syscall carries many PDUs.
+            let mut queued: Vec<Vec<u8>> = Vec::with_capacity(64);
+            let mut bytes: Vec<u8> = Vec::with_capacity(16 * 1024);
+            while to_write.recv_many(&mut queued, 64).await > 0 {
+                for pdu in queued.drain(..) {
+                    bytes.extend_from_slice(&pdu);
+                }
                 if writer.write_all(&bytes).await.is_err() {
                     return;
                 }
+                bytes.clear();
             }
             let _ = writer.shutdown().await;
         });

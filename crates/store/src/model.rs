@@ -209,6 +209,10 @@ pub struct WriteStats {
     pub commits: u64,
     pub jobs: u64,
     pub wal_truncations: u64,
+    /// Microseconds the writer spent running jobs and committing (the rest it waited).
+    pub busy_micros: u64,
+    /// fsyncs of the WAL; `commits / syncs` is how many commits shared one.
+    pub syncs: u64,
 }
 
 /// A message waiting for a carrier link, as the dispatcher reads it.

@@ -76,6 +76,8 @@ struct Counters {
     commits: AtomicU64,
     jobs: AtomicU64,
     wal_truncations: AtomicU64,
+    busy_micros: AtomicU64,
+    syncs: AtomicU64,
 }
 
 impl Drop for SqliteStore {
@@ -126,7 +128,8 @@ fn connect(path: &Path) -> StoreResult<Connection> {
         return Err(StoreError::Backend(format!("could not enable WAL (journal_mode is {mode})")));
     }
     // FULL: the WAL is fsynced at every commit, so a committed transaction survives a
-    // power cut, not only a process crash.
+    // power cut, not only a process crash. The writer's connection turns this to NORMAL and
+    // fsyncs the WAL itself, on the sync thread, before it answers (see `run_syncer`).
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -64_000)?;
@@ -187,13 +190,25 @@ impl SqliteStore {
         let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
         let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
+        // The writer commits without waiting for the disk; the syncer thread fsyncs the WAL and
+        // only then answers, while the writer already runs the next batch (see `run_syncer`).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (synced, to_sync) = std::sync::mpsc::sync_channel::<Committed>(SYNC_QUEUE);
+        std::thread::Builder::new()
+            .name("store-sync".into())
+            .spawn({
+                let wal = wal_path(path);
+                let counters = counters.clone();
+                move || run_syncer(&wal, to_sync, &counters)
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the sync thread: {e}")))?;
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn({
                 let wal = wal_path(path);
                 let limit = options.wal_limit_bytes;
                 let counters = counters.clone();
-                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters)
+                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters, synced)
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let closing = Arc::new(AtomicBool::new(false));
@@ -269,6 +284,15 @@ fn wal_path(db: &Path) -> PathBuf {
     sibling(db, "-wal")
 }
 
+/// Committed batches waiting for their fsync, at most; the writer waits when it is full.
+const SYNC_QUEUE: usize = 64;
+
+/// A committed (or rolled back) batch whose answers wait for the WAL to reach the disk.
+struct Committed {
+    replies: Vec<Reply>,
+    result: Result<(), StoreError>,
+}
+
 fn run_writer(
     conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
@@ -276,6 +300,7 @@ fn run_writer(
     wal: &Path,
     wal_limit: u64,
     counters: &Counters,
+    synced: std::sync::mpsc::SyncSender<Committed>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
@@ -288,7 +313,13 @@ fn run_writer(
         }
         counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         counters.commits.fetch_add(1, Ordering::Relaxed);
-        commit_batch(&conn, &mut batch);
+        let started = std::time::Instant::now();
+        let committed = commit_batch(&conn, &mut batch);
+        counters.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if synced.send(committed).is_err() {
+            tracing::error!("the sync thread is gone; stopping the writer");
+            break;
+        }
         if bound_wal(&conn, wal, wal_limit) {
             counters.wal_truncations.fetch_add(1, Ordering::Relaxed);
         }
@@ -329,18 +360,58 @@ fn bound_wal(conn: &Connection, wal: &Path, limit_bytes: u64) -> bool {
     }
 }
 
-/// Runs a batch of jobs in one transaction and answers them after the commit.
+/// Makes committed batches durable and answers them: takes every batch waiting, fsyncs the
+/// WAL once for all of them, then answers their jobs. The writer commits with
+/// `synchronous=NORMAL` (no fsync) and goes on with the next batch meanwhile, so the disk's
+/// latency no longer stops the writer: group commit, pipelined. A job is still answered
+/// only once its transaction is on disk. An fsync that fails answers every job in it with
+/// an error (its data may or may not survive a power cut), and the next fsync is tried anew.
+fn run_syncer(wal: &Path, to_sync: std::sync::mpsc::Receiver<Committed>, counters: &Counters) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = to_sync.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = to_sync.try_recv() {
+            batches.push(more);
+        }
+        let needs_sync = batches.iter().any(|b| b.result.is_ok());
+        let synced = if needs_sync {
+            if file.is_none() {
+                file = std::fs::File::open(wal).map_err(|e| tracing::error!(error = %e, "cannot open the WAL")).ok();
+            }
+            let result = match &file {
+                Some(f) => f.sync_data(),
+                None => Err(std::io::Error::other("the WAL cannot be opened")),
+            };
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            result.map_err(|e| {
+                tracing::error!(error = %e, "fsync of the WAL failed; the writes of this group are refused");
+                file = None;
+                StoreError::Backend(format!("fsync failed: {e}"))
+            })
+        } else {
+            Ok(())
+        };
+        for batch in batches {
+            let result = batch.result.and(synced.clone());
+            for reply in batch.replies {
+                reply(result.clone());
+            }
+        }
+    }
+}
+
+/// Runs a batch of jobs in one transaction; the answers go to the syncer.
 ///
 /// Jobs check before they write (balance, idempotency, existence), so a job that fails has
 /// normally changed nothing and the others commit as usual. That lets the batch run without
 /// a SAVEPOINT per job, whose statement journal cost a sixth of the writer's time. A job that
 /// fails after writing (an I/O error, a bug) spoils the batch: it is rolled back whole and
 /// every job in it answered `Aborted`, which callers see as "retry".
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) -> Committed {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction; the batch is refused");
         batch.clear(); // each dropped job drops its reply channel: its caller gets an error
-        return;
+        return Committed { replies: Vec::new(), result: Err(backend(e)) };
     }
     let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
     let mut spoiled = false;
@@ -371,9 +442,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
             }
         }
     };
-    for reply in replies {
-        reply(committed.clone());
-    }
+    Committed { replies, result: committed }
 }
 
 struct ReaderPool {
@@ -641,6 +710,11 @@ fn change_status(conn: &Connection, change: &Change<'_>, from: &[MessageStatus])
 
 /// The event row and the webhook event of a status change already written to `messages`.
 fn after_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
+    record_event(conn, change)?;
+    notify_change(conn, change, changed)
+}
+
+fn record_event(conn: &Connection, change: &Change<'_>) -> StoreResult<()> {
     let seq: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1")?
         .query_row([change.message_id], |r| r.get(0))?;
@@ -657,6 +731,11 @@ fn after_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> St
         change.carrier_message_id,
         change.error
     ])?;
+    Ok(())
+}
+
+/// The webhook event of a status change, when the message or its customer has a URL.
+fn notify_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
     if let Some(url) = &changed.url {
         let body = serde_json::json!({
             "id": tongdao_domain::id::new_id("evt"),
@@ -864,6 +943,8 @@ impl Store for SqliteStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
             wal_truncations: self.counters.wal_truncations.load(Ordering::Relaxed),
+            busy_micros: self.counters.busy_micros.load(Ordering::Relaxed),
+            syncs: self.counters.syncs.load(Ordering::Relaxed),
         }
     }
 
@@ -1194,18 +1275,30 @@ impl Store for SqliteStore {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.read(move |conn| {
             let message = find_message(conn, &customer_id, &id)?;
-            let first: (String, i64) = conn
-                .prepare_cached("SELECT first_status, created_at FROM messages WHERE customer_id = ?1 AND id = ?2")?
-                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            // The message row holds its first event and, on the usual path, the submit and
+            // the final status from receipts; message_events holds every other change.
+            type Row3 = (String, i64, Option<i64>, Option<String>, Option<String>);
+            let (first, created_at, submitted_at, link, ids): Row3 = conn
+                .prepare_cached(
+                    "SELECT first_status, created_at, submitted_at, link, carrier_message_ids FROM messages \
+                     WHERE customer_id = ?1 AND id = ?2",
+                )?
+                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            let done: (Option<i64>, Option<String>, Option<String>) = conn
+                .prepare_cached(
+                    "SELECT done_at, done_carrier_message_id, done_error FROM messages \
+                     WHERE customer_id = ?1 AND id = ?2",
+                )?
+                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             let accepted = MessageEvent {
-                status: MessageStatus::parse(&first.0).ok_or_else(|| conversion_error(0, "bad status"))?,
-                at: first.1,
+                status: MessageStatus::parse(&first).ok_or_else(|| conversion_error(0, "bad status"))?,
+                at: created_at,
                 detail: None,
                 carrier: None,
                 carrier_message_id: None,
                 error: None,
             };
-            let changes: Vec<MessageEvent> = conn
+            let mut changes: Vec<MessageEvent> = conn
                 .prepare_cached(
                     "SELECT status, at, detail, carrier, carrier_message_id, error FROM message_events \
                      WHERE message_id = ?1 ORDER BY seq",
@@ -1222,6 +1315,29 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
+            if let Some(at) = submitted_at {
+                let event = MessageEvent {
+                    status: MessageStatus::Submitted,
+                    at,
+                    detail: None,
+                    carrier: link.clone(),
+                    carrier_message_id: ids,
+                    error: None,
+                };
+                // After the changes that came before it (a release from the schedule).
+                let place = changes.iter().position(|e| e.at > at).unwrap_or(changes.len());
+                changes.insert(place, event);
+            }
+            if let (Some(at), done_id, error) = done {
+                changes.push(MessageEvent {
+                    status: message.status,
+                    at,
+                    detail: None,
+                    carrier: link,
+                    carrier_message_id: done_id,
+                    error,
+                });
+            }
             Ok((message, std::iter::once(accepted).chain(changes).collect()))
         })
         .await
@@ -1401,8 +1517,7 @@ impl Store for SqliteStore {
         let customer_id = customer_id.to_owned();
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT m.status, m.created_at, \
-                 (SELECT MIN(at) FROM message_events e WHERE e.message_id = m.id AND e.status = 'submitted'), \
+                "SELECT m.status, m.created_at, m.submitted_at, \
                  CASE WHEN m.status IN ('delivered', 'undeliverable', 'expired', 'rejected', 'unknown', 'failed', \
                  'cancelled') THEN m.updated_at END \
                  FROM messages m WHERE m.customer_id = ?1 ORDER BY m.id DESC LIMIT ?2",
@@ -1426,6 +1541,13 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// Answers a batch's jobs as the sync thread would.
+    fn answer(committed: Committed) {
+        for reply in committed.replies {
+            reply(committed.result.clone());
+        }
+    }
+
     fn insert_customer(conn: &Connection, name: &str) -> StoreResult<()> {
         conn.execute(
             "INSERT INTO customers (id, name, address, contact, created_at) VALUES (?1, ?1, '', '', 0)",
@@ -1446,7 +1568,7 @@ mod tests {
         let (a, ra) = job(|c| insert_customer(c, "a"));
         let (b, rb) = job(|_| Err::<(), _>(StoreError::NotFound));
         let (c, rc) = job(|c| insert_customer(c, "c"));
-        commit_batch(&conn, &mut vec![a, b, c]);
+        answer(commit_batch(&conn, &mut vec![a, b, c]));
         assert_eq!(ra.blocking_recv().ok(), Some(Ok(())));
         assert_eq!(rb.blocking_recv().ok(), Some(Err(StoreError::NotFound)));
         assert_eq!(rc.blocking_recv().ok(), Some(Ok(())));
@@ -1467,7 +1589,7 @@ mod tests {
             insert_customer(c, "p")?;
             panic!("a bug");
         });
-        commit_batch(&conn, &mut vec![a, b, p]);
+        answer(commit_batch(&conn, &mut vec![a, b, p]));
         assert_eq!(ra.blocking_recv().ok(), Some(Err(StoreError::Aborted)), "the innocent job is told to retry");
         assert_eq!(rb.blocking_recv().ok(), Some(Err(StoreError::Aborted)));
         assert!(rp.blocking_recv().is_err(), "the panicked job's reply channel is dropped");
@@ -1624,7 +1746,7 @@ mod tests {
             let batch = one_message_batch("rich", "msg_r", 45_000, None, 2 * day);
             move |c| accept_batch(c, &batch, &AtomicI64::new(1))
         });
-        commit_batch(&conn, &mut vec![poor, rich]);
+        answer(commit_batch(&conn, &mut vec![poor, rich]));
         assert!(matches!(poor_answer.blocking_recv(), Ok(Err(StoreError::InsufficientBalance { .. }))));
         assert!(matches!(rich_answer.blocking_recv(), Ok(Ok(AcceptOutcome::Stored { .. }))));
         let stored: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)).expect("count");
@@ -1636,7 +1758,7 @@ mod tests {
             let batch = one_message_batch("poor", "msg_p2", 45_000, Some("old-key"), 2 * day);
             move |c| accept_batch(c, &batch, &AtomicI64::new(1))
         });
-        commit_batch(&conn, &mut vec![again]);
+        answer(commit_batch(&conn, &mut vec![again]));
         assert!(matches!(again_answer.blocking_recv(), Ok(Ok(AcceptOutcome::Stored { .. }))));
         let kept = find_idempotency(&conn, "poor", "old-key", 2 * day).expect("read");
         assert_eq!(kept.map(|k| k.request_hash).as_deref(), Some("h"));

@@ -111,6 +111,9 @@ pub struct HttpBenchArgs {
     /// Message text
     #[arg(long, default_value = "Your verification code is 123456.")]
     pub text: String,
+    /// Recipients per request (the API takes up to 1000); each is one message.
+    #[arg(long, default_value_t = 1)]
+    pub recipients: usize,
 }
 
 /// Result of a benchmark run. Counts cover the measured window only.
@@ -118,7 +121,7 @@ pub struct HttpBenchArgs {
 pub struct BenchReport {
     /// Requests that completed or failed inside the measured window.
     pub sent: u64,
-    /// `202` answers.
+    /// Messages accepted: `202` answers times the recipients per request.
     pub accepted: u64,
     /// Answers with any other status, by status.
     pub other_status: BTreeMap<u16, u64>,
@@ -242,7 +245,8 @@ impl Plan {
         ensure!(!duration.is_zero(), "--duration must be more than 0");
         let target = parse_url(&args.url)?;
         let key = resolve_key(args)?;
-        let request = RequestTemplate::new(&target, &key, &args.text)?;
+        ensure!((1..=1000).contains(&args.recipients), "--recipients must be from 1 to 1000");
+        let request = RequestTemplate::new(&target, &key, &args.text, args.recipients)?;
         let addr = preflight(&target, &args.url).await?;
         Ok(Plan {
             addr,
@@ -346,16 +350,20 @@ fn parse_url(url: &str) -> anyhow::Result<Target> {
 #[derive(Debug, Clone)]
 struct RequestTemplate {
     bytes: Vec<u8>,
-    /// Offset of the 11 digits following `+86` in `bytes`.
-    digits_at: usize,
+    /// Offsets of the 11 digits following each `+86` in `bytes`.
+    digits_at: Vec<usize>,
 }
 
 impl RequestTemplate {
-    fn new(target: &Target, key: &str, text: &str) -> anyhow::Result<RequestTemplate> {
+    fn new(target: &Target, key: &str, text: &str, recipients: usize) -> anyhow::Result<RequestTemplate> {
         let text_json = serde_json::to_string(text).context("encoding the message text")?;
-        let body_head = r#"{"to":"+86"#;
-        let body_tail = format!(r#"","text":{text_json}}}"#);
-        let body_len = body_head.len() + RECIPIENT_DIGITS + body_tail.len();
+        let recipients = recipients.max(1);
+        // One recipient as a string (the common single send), several as an array.
+        let (open, close) = if recipients == 1 { ("", "") } else { ("[", "]") };
+        let body_head = format!(r#"{{"to":{open}"#);
+        let one = r#""+86"#.len() + RECIPIENT_DIGITS + 1;
+        let body_tail = format!(r#"{close},"text":{text_json}}}"#);
+        let body_len = body_head.len() + recipients * one + (recipients - 1) + body_tail.len();
         let head = format!(
             "POST {path} HTTP/1.1\r\n\
              Host: {host}\r\n\
@@ -369,20 +377,34 @@ impl RequestTemplate {
         let mut bytes = Vec::with_capacity(head.len() + body_len);
         bytes.extend_from_slice(head.as_bytes());
         bytes.extend_from_slice(body_head.as_bytes());
-        let digits_at = bytes.len();
-        bytes.resize(digits_at + RECIPIENT_DIGITS, b'0');
+        let mut digits_at = Vec::with_capacity(recipients);
+        for i in 0..recipients {
+            if i > 0 {
+                bytes.push(b',');
+            }
+            bytes.extend_from_slice(br#""+86"#);
+            digits_at.push(bytes.len());
+            bytes.resize(bytes.len() + RECIPIENT_DIGITS, b'0');
+            bytes.push(b'"');
+        }
         bytes.extend_from_slice(body_tail.as_bytes());
         let mut template = RequestTemplate { bytes, digits_at };
         template.set_recipient(0);
         Ok(template)
     }
 
-    /// Writes the recipient for sequence number `seq` into the request.
+    /// Writes the recipients for request number `seq` into the request.
     fn set_recipient(&mut self, seq: u64) {
-        let end = self.digits_at + RECIPIENT_DIGITS;
-        if let Some(digits) = self.bytes.get_mut(self.digits_at..end) {
-            write_recipient(digits, seq);
+        let k = self.digits_at.len() as u64;
+        for (i, at) in self.digits_at.iter().enumerate() {
+            if let Some(digits) = self.bytes.get_mut(*at..*at + RECIPIENT_DIGITS) {
+                write_recipient(digits, seq.wrapping_mul(k).wrapping_add(i as u64));
+            }
         }
+    }
+
+    fn recipients(&self) -> u64 {
+        self.digits_at.len() as u64
     }
 }
 
@@ -443,13 +465,13 @@ impl ConnStats {
         }
     }
 
-    fn answered(&mut self, at: Instant, window: &Window, latency: Duration, status: u16) {
+    fn answered(&mut self, at: Instant, window: &Window, latency: Duration, status: u16, messages: u64) {
         if !window.counts(at) {
             return;
         }
         self.sent += 1;
         if status == 202 {
-            self.accepted += 1;
+            self.accepted += messages;
         } else {
             *self.other_status.entry(status).or_insert(0) += 1;
         }
@@ -578,7 +600,7 @@ async fn connection(plan: &Plan, id: usize, window: Window, stats: &mut ConnStat
             let done = Instant::now();
             match outcome {
                 Ok(response) => {
-                    stats.answered(done, &window, done - started, response.status);
+                    stats.answered(done, &window, done - started, response.status, request.recipients());
                     if response.close {
                         break;
                     }
@@ -1253,7 +1275,7 @@ mod tests {
     fn request_is_well_formed_and_recipients_vary() -> anyhow::Result<()> {
         let target = parse_url("http://127.0.0.1:8080")?;
         let text = "code \"42\" \\ 验证码\n";
-        let mut template = RequestTemplate::new(&target, "k-123", text)?;
+        let mut template = RequestTemplate::new(&target, "k-123", text, 1)?;
         let mut seen = std::collections::HashSet::new();
         for seq in (0..2_000u64).chain([RECIPIENT_SPACE - 1, 7 * RECIPIENT_SPACE / 8]) {
             template.set_recipient(seq);

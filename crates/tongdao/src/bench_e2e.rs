@@ -30,6 +30,9 @@ pub struct E2eBenchArgs {
     /// Concurrent HTTP connections.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// Recipients per request (`"to": [...]`); --messages must be a multiple of it.
+    #[arg(long, default_value_t = 1)]
+    pub recipients: usize,
     /// Call a local webhook receiver for every status change (signed, verified).
     #[arg(long)]
     pub webhooks: bool,
@@ -64,6 +67,8 @@ pub fn peak_rss_mib() -> f64 {
 
 pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     ensure!((1..=10_000_000).contains(&args.messages), "--messages must be 1 to 10,000,000");
+    ensure!((1..=1000).contains(&args.recipients), "--recipients must be 1 to 1000");
+    ensure!(args.messages % args.recipients as u64 == 0, "--messages must be a multiple of --recipients");
     let temp = std::env::temp_dir().join(format!("tongdao-bench-e2e-{}", std::process::id()));
     let dir = args.bench_dir.clone().unwrap_or(temp);
     ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());
@@ -102,6 +107,7 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
     let carriers = gateway.carrier_side().ok_or_else(|| anyhow!("no carrier side"))?;
     let finals_before = carriers.progress_stats().finals.load(Ordering::Relaxed);
 
+    let writes_before = platform.store().write_stats();
     let started = Instant::now();
     let load = tokio::spawn(run_http(HttpBenchArgs {
         url: format!("http://{}", gateway.addr),
@@ -110,8 +116,9 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         connections: args.connections,
         duration: args.timeout as f64,
         warmup: 0.0,
-        max_requests: args.messages,
+        max_requests: args.messages / args.recipients as u64,
         text: "Your verification code is 123456.".into(),
+        recipients: args.recipients,
     }));
     let deadline = started + Duration::from_secs(args.timeout);
     let target = finals_before + args.messages;
@@ -128,6 +135,9 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let http = load.await??;
+    let writes = platform.store().write_stats();
+    let (commits, jobs) = (writes.commits - writes_before.commits, writes.jobs - writes_before.jobs);
+    let busy = (writes.busy_micros - writes_before.busy_micros) as f64 / 1e6;
     let _ = stop_sink.send(true);
     let elapsed = done.ok_or_else(|| {
         anyhow!(
@@ -155,25 +165,38 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         String::new()
     };
     let resubmitted = carriers.dispatch_stats().resubmissions.load(Ordering::Relaxed);
+    let p = carriers.progress_stats();
+    eprintln!(
+        "progress: {} batches, {} recorded, {} early receipts, {} ignored; dispatch reads {}",
+        p.batches.load(Ordering::Relaxed),
+        p.recorded.load(Ordering::Relaxed),
+        p.early_receipts.load(Ordering::Relaxed),
+        p.ignored.load(Ordering::Relaxed),
+        carriers.dispatch_stats().queue_reads.load(Ordering::Relaxed),
+    );
     Ok(format!(
-        "end to end: {rate:.0} msg/s ({} messages, {delivered} delivered, in {:.2} s; HTTP accepted {} at {:.0} msg/s)\n\
+        "end to end: {rate:.0} msg/s ({} messages, {delivered} delivered, in {:.2} s; HTTP accepted {} at {:.0} msg/s, \
+         {} per request)\n\
          accept->submitted p50 {} ms p99 {} ms; accept->final p50 {} ms p99 {} ms\n\
-         peak RSS {:.0} MiB; resubmissions {resubmitted}{webhooks}\n{}",
+         peak RSS {:.0} MiB; resubmissions {resubmitted}; store: {commits} commits, {jobs} writes, writer busy {:.0}%{webhooks}\n{}",
         args.messages,
         elapsed.as_secs_f64(),
         http.accepted,
         http.accepted_per_sec(),
+        args.recipients,
         percentile(&to_submitted, 50.0),
         percentile(&to_submitted, 99.0),
         percentile(&to_final, 50.0),
         percentile(&to_final, 99.0),
         peak_rss_mib(),
+        100.0 * busy / elapsed.as_secs_f64(),
         serde_json::json!({
             "messages": args.messages,
             "delivered": delivered,
             "seconds": elapsed.as_secs_f64(),
             "msg_per_sec": rate,
             "webhooks": args.webhooks,
+            "recipients_per_request": args.recipients,
             "submitted_p50_ms": percentile(&to_submitted, 50.0),
             "submitted_p99_ms": percentile(&to_submitted, 99.0),
             "final_p50_ms": percentile(&to_final, 50.0),

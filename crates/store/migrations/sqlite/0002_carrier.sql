@@ -15,6 +15,15 @@ ALTER TABLE messages ADD COLUMN parts_done INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN parts_delivered INTEGER NOT NULL DEFAULT 0;
 -- The worst receipt outcome so far, the message's final status unless every part is delivered.
 ALTER TABLE messages ADD COLUMN worst_outcome TEXT;
+-- The two events of the usual path, kept on the message row (like first_status) so the hot
+-- path writes no event rows: when every part was submitted, with the carrier's ids, and the
+-- final status from receipts with its time, carrier id and error code. Other changes
+-- (releases, failures, expiry, cancellation) are rows of message_events.
+ALTER TABLE messages ADD COLUMN submitted_at INTEGER;
+ALTER TABLE messages ADD COLUMN carrier_message_ids TEXT;
+ALTER TABLE messages ADD COLUMN done_at INTEGER;
+ALTER TABLE messages ADD COLUMN done_carrier_message_id TEXT;
+ALTER TABLE messages ADD COLUMN done_error TEXT;
 CREATE INDEX messages_queued ON messages (queue_seq) WHERE status = 'queued';
 
 ALTER TABLE message_events ADD COLUMN carrier TEXT;

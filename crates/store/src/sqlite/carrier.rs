@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tongdao_domain::MessageStatus;
 use tongdao_domain::agreement::ChargeOn;
 
-use super::{CHANGE_RETURNING, Change, after_change, changed_row, expire, refund};
+use std::collections::HashMap;
+
+use super::{CHANGE_RETURNING, Change, Changed, after_change, changed_row, expire, notify_change, refund};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
 
@@ -55,12 +57,49 @@ pub(super) fn queued_after(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A receipt applied together with the submit of its part (both in one batch).
+#[derive(Debug, Clone, Copy)]
+struct Attached<'a> {
+    part: usize,
+    outcome: PartOutcome,
+    error: Option<&'a str>,
+    at: i64,
+}
+
 pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> StoreResult<Vec<Recorded>> {
+    // With instant receipts a part's submit and its receipt usually arrive in the same batch:
+    // they are then written as one change (queued straight to final), not two.
+    let mut parts: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
+    for (i, p) in progress.iter().enumerate() {
+        if let Progress::Submitted { link, carrier_message_ids, .. } = p {
+            for (part, id) in carrier_message_ids.iter().enumerate() {
+                parts.insert((link.as_str(), id.as_str()), (i, part));
+            }
+        }
+    }
+    let mut attached: HashMap<usize, Vec<Attached<'_>>> = HashMap::new();
+    let mut merged = vec![false; progress.len()];
+    if !parts.is_empty() {
+        for (j, p) in progress.iter().enumerate() {
+            if let Progress::Receipt { link, carrier_message_ids, outcome, error, at } = p
+                && let Some(&(i, part)) =
+                    carrier_message_ids.iter().find_map(|id| parts.get(&(link.as_str(), id.as_str())))
+            {
+                let list = attached.entry(i).or_default();
+                if !list.iter().any(|a| a.part == part) {
+                    list.push(Attached { part, outcome: *outcome, error: error.as_deref(), at: *at });
+                    merged[j] = true;
+                }
+            }
+        }
+    }
     let mut recorded = Vec::with_capacity(progress.len());
-    for p in progress {
+    for (i, p) in progress.iter().enumerate() {
         recorded.push(match p {
+            _ if merged[i] => Recorded::Done,
             Progress::Submitted { customer_id, message_id, link, carrier_message_ids, at } => {
-                submitted(conn, customer_id, message_id, link, carrier_message_ids, *at)?
+                let receipts = attached.get(&i).map_or(&[][..], Vec::as_slice);
+                submitted(conn, customer_id, message_id, link, carrier_message_ids, *at, receipts)?
             }
             Progress::Failed { customer_id, message_id, link, parts, accepted, error, at } => {
                 failed(conn, customer_id, message_id, link.as_deref(), *parts, *accepted, error, *at)?
@@ -83,6 +122,34 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
     Ok(recorded)
 }
 
+/// What the final UPDATE of a message returns: the [`Changed`] columns, then what settling
+/// needs.
+const FINAL_RETURNING: &str = "RETURNING recipient, client_ref, \
+     COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id)), \
+     price, charge_on, parts_total, parts_accepted, parts_delivered";
+
+struct Settlement {
+    price: i64,
+    charge_on: ChargeOn,
+    total: i64,
+    accepted: i64,
+    delivered: i64,
+}
+
+fn final_row(r: &Row<'_>) -> rusqlite::Result<(Changed, Settlement)> {
+    let charge_on: String = r.get(4)?;
+    Ok((
+        changed_row(r)?,
+        Settlement {
+            price: r.get(3)?,
+            charge_on: if charge_on == "delivery" { ChargeOn::Delivery } else { ChargeOn::Submit },
+            total: r.get(5)?,
+            accepted: r.get(6)?,
+            delivered: r.get(7)?,
+        },
+    ))
+}
+
 fn submitted(
     conn: &Connection,
     customer_id: &str,
@@ -90,51 +157,134 @@ fn submitted(
     link: &str,
     carrier_message_ids: &[String],
     at: i64,
+    receipts: &[Attached<'_>],
 ) -> StoreResult<Recorded> {
-    let parts = carrier_message_ids.len() as i64;
+    let parts = carrier_message_ids.len();
     let joined = carrier_message_ids.join(",");
-    let sql = format!(
-        "UPDATE messages SET status = 'submitted', link = ?3, parts_total = ?4, parts_accepted = ?4, updated_at = ?5 \
-         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
-    );
-    let Some(changed) = conn
-        .prepare_cached(&sql)?
-        .query_row(params![customer_id, message_id, link, parts, at], changed_row)
-        .optional()?
-    else {
-        return Ok(Recorded::Ignored);
-    };
-    let change = Change {
+    let submit_change = Change {
         carrier: Some(link),
         carrier_message_id: Some(&joined),
         ..Change::new(customer_id, message_id, MessageStatus::Submitted, at)
     };
-    after_change(conn, &change, &changed)?;
+    if parts > 0 && receipts.len() == parts {
+        // Every part's receipt is here: queued to final in one write.
+        let delivered = receipts.iter().filter(|r| r.outcome == PartOutcome::Delivered).count();
+        let worst = receipts.iter().max_by_key(|r| r.outcome.rank()).copied().unwrap_or(receipts[0]);
+        let status = if delivered == parts { MessageStatus::Delivered } else { worst.outcome.status() };
+        let done_at = receipts.iter().map(|r| r.at).max().unwrap_or(at).max(at);
+        let done_id = carrier_message_ids.get(worst.part).map_or("", String::as_str);
+        let sql = format!(
+            "UPDATE messages SET status = ?3, link = ?4, parts_total = ?5, parts_accepted = ?5, parts_done = ?5, \
+             parts_delivered = ?6, worst_outcome = ?7, submitted_at = ?8, carrier_message_ids = ?9, done_at = ?10, \
+             done_carrier_message_id = ?11, done_error = ?12, updated_at = ?10 \
+             WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {FINAL_RETURNING}"
+        );
+        let row = conn
+            .prepare_cached(&sql)?
+            .query_row(
+                params![
+                    customer_id,
+                    message_id,
+                    status.as_str(),
+                    link,
+                    parts as i64,
+                    delivered as i64,
+                    worst.outcome.as_str(),
+                    at,
+                    joined,
+                    done_at,
+                    done_id,
+                    worst.error
+                ],
+                final_row,
+            )
+            .optional()?;
+        let Some((changed, settlement)) = row else { return Ok(Recorded::Ignored) };
+        for (part, id) in carrier_message_ids.iter().enumerate() {
+            let receipt = receipts.iter().find(|r| r.part == part);
+            insert_part(conn, link, id, customer_id, message_id, part, at, receipt)?;
+        }
+        notify_change(conn, &submit_change, &changed)?;
+        let final_change = Change {
+            carrier: Some(link),
+            carrier_message_id: Some(done_id),
+            error: worst.error,
+            ..Change::new(customer_id, message_id, status, done_at)
+        };
+        notify_change(conn, &final_change, &changed)?;
+        settle_with(conn, customer_id, message_id, &settlement, done_at)?;
+        return Ok(Recorded::Final);
+    }
+    let sql = format!(
+        "UPDATE messages SET status = 'submitted', link = ?3, parts_total = ?4, parts_accepted = ?4, \
+         submitted_at = ?5, carrier_message_ids = ?6, updated_at = ?5 \
+         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
+    );
+    let Some(changed) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![customer_id, message_id, link, parts as i64, at, joined], changed_row)
+        .optional()?
+    else {
+        return Ok(Recorded::Ignored);
+    };
+    notify_change(conn, &submit_change, &changed)?;
     let mut result = Recorded::Done;
     for (part, id) in carrier_message_ids.iter().enumerate() {
-        // A carrier that reuses an id (a restarted simulator, a wrapped counter) means the
-        // old part is long settled: the new one takes its place.
-        conn.prepare_cached(
-            "INSERT INTO message_parts (link, carrier_message_id, customer_id, message_id, part, submitted_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (link, carrier_message_id) DO UPDATE SET \
-             customer_id = excluded.customer_id, message_id = excluded.message_id, part = excluded.part, \
-             outcome = NULL, error = NULL, submitted_at = excluded.submitted_at, done_at = NULL",
-        )?
-        .execute(params![link, id, customer_id, message_id, part as i64 + 1, at])?;
-        // Its receipt may have come first.
-        let early: Option<(String, Option<String>, i64)> = conn
-            .prepare_cached(
-                "DELETE FROM early_receipts WHERE link = ?1 AND carrier_message_id = ?2 \
-                 RETURNING outcome, error, received_at",
-            )?
-            .query_row(params![link, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+        insert_part(conn, link, id, customer_id, message_id, part, at, None)?;
+        let here = receipts.iter().find(|r| r.part == part).map(|r| (r.outcome, r.error.map(str::to_owned), r.at));
+        // Its receipt may have come first, in an earlier batch.
+        let early = match here {
+            Some(found) => Some(found),
+            None => conn
+                .prepare_cached(
+                    "DELETE FROM early_receipts WHERE link = ?1 AND carrier_message_id = ?2 \
+                     RETURNING outcome, error, received_at",
+                )?
+                .query_row(params![link, id], |r| {
+                    let outcome: String = r.get(0)?;
+                    Ok((PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown), r.get(1)?, r.get(2)?))
+                })
+                .optional()?,
+        };
         if let Some((outcome, error, received_at)) = early {
-            let outcome = PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown);
             result = receipt(conn, link, std::slice::from_ref(id), outcome, error.as_deref(), received_at.max(at))?;
         }
     }
     Ok(result)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_part(
+    conn: &Connection,
+    link: &str,
+    id: &str,
+    customer_id: &str,
+    message_id: &str,
+    part: usize,
+    at: i64,
+    receipt: Option<&Attached<'_>>,
+) -> StoreResult<()> {
+    // A carrier that reuses an id (a restarted simulator, a wrapped counter) means the old
+    // part is long settled: the new one takes its place.
+    conn.prepare_cached(
+        "INSERT INTO message_parts (link, carrier_message_id, customer_id, message_id, part, submitted_at, \
+         outcome, error, done_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (link, carrier_message_id) DO UPDATE SET customer_id = excluded.customer_id, \
+         message_id = excluded.message_id, part = excluded.part, outcome = excluded.outcome, \
+         error = excluded.error, submitted_at = excluded.submitted_at, done_at = excluded.done_at",
+    )?
+    .execute(params![
+        link,
+        id,
+        customer_id,
+        message_id,
+        part as i64 + 1,
+        at,
+        receipt.map(|r| r.outcome.as_str()),
+        receipt.and_then(|r| r.error),
+        receipt.map(|r| r.at),
+    ])?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -150,11 +300,11 @@ fn failed(
 ) -> StoreResult<Recorded> {
     let sql = format!(
         "UPDATE messages SET status = 'failed', link = ?3, parts_total = ?4, parts_accepted = ?5, updated_at = ?6 \
-         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {CHANGE_RETURNING}"
+         WHERE customer_id = ?1 AND id = ?2 AND status = 'queued' {FINAL_RETURNING}"
     );
-    let Some(changed) = conn
+    let Some((changed, settlement)) = conn
         .prepare_cached(&sql)?
-        .query_row(params![customer_id, message_id, link, parts, accepted, at], changed_row)
+        .query_row(params![customer_id, message_id, link, parts, accepted, at], final_row)
         .optional()?
     else {
         return Ok(Recorded::Ignored);
@@ -162,7 +312,7 @@ fn failed(
     let change =
         Change { carrier: link, error: Some(error), ..Change::new(customer_id, message_id, MessageStatus::Failed, at) };
     after_change(conn, &change, &changed)?;
-    settle(conn, customer_id, message_id, at)?;
+    settle_with(conn, customer_id, message_id, &settlement, at)?;
     Ok(Recorded::Final)
 }
 
@@ -233,39 +383,34 @@ fn receipt(
     }
     let status = if delivered == total { MessageStatus::Delivered } else { worst.status() };
     let sql = format!(
-        "UPDATE messages SET status = ?3, worst_outcome = ?4 WHERE customer_id = ?1 AND id = ?2 {CHANGE_RETURNING}"
+        "UPDATE messages SET status = ?3, worst_outcome = ?4, done_at = ?5, done_carrier_message_id = ?6, \
+         done_error = ?7 WHERE customer_id = ?1 AND id = ?2 {FINAL_RETURNING}"
     );
-    let changed = conn
-        .prepare_cached(&sql)?
-        .query_row(params![customer_id, message_id, status.as_str(), worst.as_str()], changed_row)?;
+    let (changed, settlement) = conn.prepare_cached(&sql)?.query_row(
+        params![customer_id, message_id, status.as_str(), worst.as_str(), at, carrier_message_id, error],
+        final_row,
+    )?;
     let change = Change {
         carrier: Some(link),
         carrier_message_id: Some(carrier_message_id),
         error,
         ..Change::new(&customer_id, &message_id, status, at)
     };
-    after_change(conn, &change, &changed)?;
-    settle(conn, &customer_id, &message_id, at)?;
+    notify_change(conn, &change, &changed)?;
+    settle_with(conn, &customer_id, &message_id, &settlement, at)?;
     Ok(Recorded::Final)
 }
 
 /// Settles a message that has reached its final status, per the `charge_on` it was sold
 /// under: `submit` refunds the parts no carrier accepted, `delivery` the parts not
 /// delivered. The charge was taken whole at acceptance; this gives back the unearned share.
-fn settle(conn: &Connection, customer_id: &str, message_id: &str, at: i64) -> StoreResult<()> {
-    let (price, charge_on, total, accepted, delivered): (i64, String, i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT price, charge_on, parts_total, parts_accepted, parts_delivered FROM messages \
-             WHERE customer_id = ?1 AND id = ?2",
-        )?
-        .query_row([customer_id, message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-    let charge_on = if charge_on == "delivery" { ChargeOn::Delivery } else { ChargeOn::Submit };
-    let (earned, reason) = match charge_on {
-        ChargeOn::Submit => (accepted, "not accepted by the carrier"),
-        ChargeOn::Delivery => (delivered, "not delivered"),
+fn settle_with(conn: &Connection, customer_id: &str, message_id: &str, s: &Settlement, at: i64) -> StoreResult<()> {
+    let (earned, reason) = match s.charge_on {
+        ChargeOn::Submit => (s.accepted, "not accepted by the carrier"),
+        ChargeOn::Delivery => (s.delivered, "not delivered"),
     };
-    let refund_amount = if total <= 0 { price } else { price - price * earned.clamp(0, total) / total };
-    refund(conn, customer_id, message_id, refund_amount, reason, at)
+    let amount = if s.total <= 0 { s.price } else { s.price - s.price * earned.clamp(0, s.total) / s.total };
+    refund(conn, customer_id, message_id, amount, reason, at)
 }
 
 pub(super) fn forget_early_receipts(conn: &Connection, older_than_ms: i64) -> StoreResult<u64> {
