@@ -8,10 +8,12 @@ use tongdao_smpp::tlv::{self, Tlv};
 
 use crate::config::{CarrierConfig, LongMessage};
 
+type Encoder = fn(&str) -> Option<Vec<u8>>;
+
 /// The PDUs for one message, in part order; empty if the text cannot be encoded.
 pub fn submits(config: &CarrierConfig, recipient: &str, sender: Option<&str>, text: &str, reference: u16) -> Vec<Sm> {
     let Ok(text) = Text::parse(text) else { return Vec::new() };
-    let (data_coding, encode): (u8, fn(&str) -> Option<Vec<u8>>) = match text.encoding() {
+    let (data_coding, encode): (u8, Encoder) = match text.encoding() {
         Encoding::Gsm7 => (0, encode_gsm7_unpacked),
         Encoding::Ucs2 => (config.ucs2_data_coding, |s| Some(encode_ucs2(s))),
     };

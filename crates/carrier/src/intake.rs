@@ -92,7 +92,7 @@ pub fn classify(sm: &Sm) -> Delivered {
             .unwrap_or(ReceiptOutcome::Unknown);
         let error = match sm.tlvs.network_error_code() {
             Some((kind, code)) if code != 0 => Some(format!("{kind}:{code}")),
-            _ => parsed.as_ref().and_then(|r| r.err.clone()).filter(|e| e.trim_start_matches('0') != ""),
+            _ => parsed.as_ref().and_then(|r| r.err.clone()).filter(|e| !e.trim_start_matches('0').is_empty()),
         };
         return match (ids.is_empty(), part_outcome(outcome)) {
             (true, _) | (_, None) => Delivered::Intermediate,
@@ -105,7 +105,7 @@ pub fn classify(sm: &Sm) -> Delivered {
         let udh = body.get(1..header.min(body.len())).unwrap_or(&[]);
         (concatenation(udh), body.get(header..).unwrap_or(&[]))
     } else {
-        (sm.tlvs.sar().map(|(r, t, s)| (r, t, s)), body)
+        (sm.tlvs.sar(), body)
     };
     Delivered::Reply(Reply {
         from: sm.source_addr.clone(),

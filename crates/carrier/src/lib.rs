@@ -98,7 +98,8 @@ impl CarrierDirectory for Directory {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         }
         let statuses = self.carriers();
-        let gauges: [(&str, &str, fn(&CarrierStatus) -> u64); 10] = [
+        type Gauge = (&'static str, &'static str, fn(&CarrierStatus) -> u64);
+        let gauges: [Gauge; 10] = [
             ("tongdao_carrier_binds_bound", "Binds up per carrier.", |s| u64::from(s.binds_bound)),
             ("tongdao_carrier_window_in_use", "Outstanding submit_sm per carrier.", |s| u64::from(s.window_in_use)),
             ("tongdao_carrier_queue_depth", "Messages waiting for a window place.", |s| s.queue_depth),

@@ -1396,6 +1396,7 @@ mod tests {
             warmup: 0.2,
             max_requests: 0,
             text: TEST_TEXT.to_owned(),
+            recipients: 1,
         }
     }
 

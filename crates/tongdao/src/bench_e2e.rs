@@ -68,7 +68,7 @@ pub fn peak_rss_mib() -> f64 {
 pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     ensure!((1..=10_000_000).contains(&args.messages), "--messages must be 1 to 10,000,000");
     ensure!((1..=1000).contains(&args.recipients), "--recipients must be 1 to 1000");
-    ensure!(args.messages % args.recipients as u64 == 0, "--messages must be a multiple of --recipients");
+    ensure!(args.messages.is_multiple_of(args.recipients as u64), "--messages must be a multiple of --recipients");
     let temp = std::env::temp_dir().join(format!("tongdao-bench-e2e-{}", std::process::id()));
     let dir = args.bench_dir.clone().unwrap_or(temp);
     ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());

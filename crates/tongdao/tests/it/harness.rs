@@ -43,7 +43,10 @@ impl TestGateway {
             data_dir: dir.path().join("data"),
             http: "127.0.0.1:0".parse().expect("addr"),
             sweep_interval_ms: 3_600_000, // tests sweep explicitly, after moving the clock
+            // No simulator and no carrier: messages stay queued, as the accept-path tests
+            // expect. `spawn_with_simulator` runs the carrier side too.
             simulator: tongdao::config::SimulatorConfig {
+                enabled: false,
                 listen: "127.0.0.1:0".parse().expect("addr"),
                 control: "127.0.0.1:0".parse().expect("addr"),
                 ..Config::default().simulator

@@ -41,11 +41,16 @@ async fn malformed_requests_are_invalid_request_naming_the_field() {
         // Regression: a time in year 10000 was accepted and shown back as "".
         (json!({"to": to, "text": "hi", "valid_until": "9999-12-31T23:59:59-23:59"}), "valid_until"),
         (json!({"to": to, "text": "hi", "valid_until": "2026-08-01T00:00:00Z"}), "valid_until"),
-        (json!({"to": to, "text": "hi", "callback_url": "ftp://x"}), "callback_url"),
         (json!({"to": to, "text": "hi", "partial": "yes"}), "partial"),
     ];
     for (body, field) in cases {
         assert_refused(&gw, &alice, body, StatusCode::BAD_REQUEST, "invalid_request", Some(field)).await;
+    }
+    // Callback URLs have their own code: a scheme other than http(s), or (by default) a
+    // private or loopback target, which would let a customer make us call inside our network.
+    for url in ["ftp://x", "http://127.0.0.1:9000/hook", "http://10.0.0.8/", "http://169.254.169.254/latest"] {
+        let body = json!({"to": to, "text": "hi", "callback_url": url});
+        assert_refused(&gw, &alice, body, StatusCode::BAD_REQUEST, "callback_url_refused", Some("callback_url")).await;
     }
     let bad = StatusCode::BAD_REQUEST;
 

@@ -58,6 +58,7 @@ async fn readiness_waits_until_the_node_says_it_is_ready() {
     let config = tongdao::config::Config {
         data_dir: dir.path().join("data"),
         http: "127.0.0.1:0".parse().expect("addr"),
+        simulator: tongdao::config::SimulatorConfig { enabled: false, ..tongdao::config::Config::default().simulator },
         ..tongdao::config::Config::default()
     };
     let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
@@ -76,6 +77,7 @@ async fn open_connections_are_capped_and_a_closed_one_makes_room() {
         data_dir: dir.path().join("data"),
         http: "127.0.0.1:0".parse().expect("addr"),
         max_connections: 2,
+        simulator: tongdao::config::SimulatorConfig { enabled: false, ..tongdao::config::Config::default().simulator },
         ..tongdao::config::Config::default()
     };
     let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
