@@ -10,7 +10,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import smpplib' 2>/de
     "$VENV/bin/pip" install --quiet 'smpplib==2.2.4'
 fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" smsc-sim --listen "127.0.0.1:$PORT" > /tmp/tongdao-interop-sim.log 2>&1 &
+"$BIN" smsc-sim --listen "127.0.0.1:$PORT" --control 127.0.0.1:0 > /tmp/tongdao-interop-sim.log 2>&1 &
 SIM=$!
 trap 'kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true' EXIT
 # Wait for the simulator to say it listens (polling connect() on a free port can connect a

@@ -71,11 +71,19 @@ pub struct SimConfig {
     /// this script, whole (its `receipt_delay_ms` wins over `receipt_delay`), refused by
     /// [`Simulator::new`] when invalid.
     pub script: Option<Script>,
+    /// The first message id handed out. A simulator restarted with a later start (e.g. the
+    /// time) does not hand out an id its previous run gave, as a real carrier would not.
+    pub first_id: u64,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { system_id: "tongdao-sim".into(), receipt_delay: Duration::from_millis(0), script: None }
+        SimConfig {
+            system_id: "tongdao-sim".into(),
+            receipt_delay: Duration::from_millis(0),
+            script: None,
+            first_id: 1,
+        }
     }
 }
 
@@ -176,7 +184,8 @@ pub(crate) struct Inner {
 impl Simulator {
     /// A simulator starting with the config's script; refused when that script is invalid.
     pub fn new(config: SimConfig, stats: Arc<SimStats>) -> Result<Simulator, ScriptError> {
-        Simulator::with_ids(config, stats, Arc::new(AtomicU64::new(1)))
+        let ids = Arc::new(AtomicU64::new(config.first_id.max(1)));
+        Simulator::with_ids(config, stats, ids)
     }
 
     fn with_ids(config: SimConfig, stats: Arc<SimStats>, ids: Arc<AtomicU64>) -> Result<Simulator, ScriptError> {

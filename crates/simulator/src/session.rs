@@ -288,8 +288,10 @@ impl Session {
         let active = &self.active;
         let resp = Command { status, sequence, pdu: Pdu::SubmitSmResp(MessageIdResp { message_id }) }.encode();
         let before = active.script.receipt_before_response && receipt.is_some();
+        // Before the response: the receipt goes at its own delay from the submit, the response
+        // at its delay but never before the receipt, so the answer delay is a real gap.
         let (answer_after, receipt_after) = if before {
-            (active.answer_delay.max(active.receipt_delay), Duration::ZERO)
+            (active.answer_delay.max(active.receipt_delay), active.receipt_delay)
         } else {
             (active.answer_delay, active.receipt_delay)
         };
@@ -323,9 +325,12 @@ impl Session {
         }
         tokio::spawn(async move {
             let mut receipt = receipt;
-            tokio::time::sleep(answer_after).await;
             if before && let Some((peer, sm)) = receipt.take() {
+                tokio::time::sleep(receipt_after).await;
                 deliver(&peer, sm, &stats).await;
+                tokio::time::sleep(answer_after.saturating_sub(receipt_after)).await;
+            } else {
+                tokio::time::sleep(answer_after).await;
             }
             if own.out.send(Out::Bytes(resp)).await.is_err() {
                 return;

@@ -100,7 +100,10 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/hooks", listener.local_addr()?);
         let counts = counts.clone();
-        tokio::spawn(async move { webhook_sink::serve(listener, &secret, counts, false, sink_stopped).await });
+        tokio::spawn(async move {
+            webhook_sink::serve(listener, &secret, counts, false, Arc::new(tongdao_domain::SystemClock), sink_stopped)
+                .await
+        });
         platform.set_webhook_url(&customer.id, Some(&url)).await.map_err(|r| anyhow!("{r}"))?;
     }
     gateway.mark_ready();

@@ -47,6 +47,8 @@ pub struct SimulatorConfig {
     pub control: SocketAddr,
     /// Time from submit_sm to its receipt, in ms.
     pub receipt_delay_ms: u64,
+    /// How tongdao's own link to it binds (when no `[[carrier]]` is configured).
+    pub bind_mode: tongdao_carrier::BindModes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +113,7 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 2776)),
                 control: SocketAddr::from(([127, 0, 0, 1], 2777)),
                 receipt_delay_ms: 0,
+                bind_mode: tongdao_carrier::BindModes::Transceiver,
             },
             webhooks: WebhooksConfig {
                 allow_loopback: false,
@@ -184,6 +187,7 @@ impl Config {
             password: "sim".into(),
             source_addr: "10690000".into(),
             window: 256,
+            bind_mode: self.simulator.bind_mode,
             ..CarrierConfig::default()
         }]
     }

@@ -67,7 +67,7 @@ impl Gateway {
     pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Gateway> {
         let platform = open_platform(config, clock)?;
         let simulator = match config.simulator.enabled {
-            true => Some(Simulator::start(config).await?),
+            true => Some(Simulator::start(config, &*platform.clock().clone()).await?),
             false => None,
         };
         let carriers = CarrierSide::start(
@@ -213,33 +213,61 @@ async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiv
     }
 }
 
-/// The built-in SMSC simulator, running inside `serve`.
+/// The built-in SMSC simulator, running inside `serve`, with its HTTP control endpoint.
 pub struct Simulator {
     pub addr: SocketAddr,
-    pub stats: Arc<tongdao_simulator::SimStats>,
+    /// Where the control endpoint listens, when it could bind.
+    pub control: Option<SocketAddr>,
+    /// The running simulator: its script, counters, MO injection.
+    pub sim: tongdao_simulator::Simulator,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Simulator {
-    async fn start(config: &Config) -> anyhow::Result<Simulator> {
+    async fn start(config: &Config, clock: &dyn Clock) -> anyhow::Result<Simulator> {
         let listener = tokio::net::TcpListener::bind(config.simulator.listen)
             .await
             .with_context(|| format!("cannot start the SMSC simulator on {}", config.simulator.listen))?;
         let addr = listener.local_addr()?;
         let sim_config = tongdao_simulator::SimConfig {
             receipt_delay: Duration::from_millis(config.simulator.receipt_delay_ms),
+            // Ids that a restarted simulator has not given before.
+            first_id: u64::try_from(clock.now_ms()).unwrap_or(1).saturating_mul(1000),
             ..Default::default()
         };
         let stats = Arc::new(tongdao_simulator::SimStats::default());
+        let sim = tongdao_simulator::Simulator::new(sim_config, stats).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(tongdao_simulator::serve(listener, sim_config, stats.clone(), stopped));
-        tracing::info!(%addr, "SMSC simulator listening");
-        Ok(Simulator { addr, stats, stop, task })
+        let mut tasks = vec![tokio::spawn({
+            let (sim, stopped) = (sim.clone(), stopped.clone());
+            async move { sim.serve(listener, stopped).await }
+        })];
+        // The control endpoint is a convenience: a port already taken does not stop the node.
+        let control = match tokio::net::TcpListener::bind(config.simulator.control).await {
+            Ok(listener) => {
+                let control = listener.local_addr().ok();
+                let sim = sim.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = tongdao_simulator::serve_control(listener, sim, stopped).await {
+                        tracing::warn!(error = %e, "the simulator's control endpoint stopped");
+                    }
+                }));
+                control
+            }
+            Err(e) => {
+                tracing::warn!(addr = %config.simulator.control, error = %e, "no simulator control endpoint");
+                None
+            }
+        };
+        tracing::info!(%addr, ?control, "SMSC simulator listening");
+        Ok(Simulator { addr, control, sim, stop, tasks })
     }
 
     async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
     }
 }

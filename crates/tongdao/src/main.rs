@@ -55,6 +55,13 @@ enum Command {
         /// Milliseconds from submit_sm to its delivery receipt.
         #[arg(long, default_value_t = 0)]
         receipt_delay_ms: u64,
+        /// A JSON script for this run (outcome mix, throttling, delays, drops…); see the
+        /// simulator's GET /script for its fields.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// HTTP control endpoint (GET/PUT /script, POST /mo, POST /drop, GET /stats).
+        #[arg(long, default_value = "127.0.0.1:2777")]
+        control: std::net::SocketAddr,
     },
     /// A webhook receiver that checks each callback's X-Tongdao-Signature and prints the
     /// events (for trying webhooks out).
@@ -182,8 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", report.to_json());
         return Ok(());
     }
-    if let Command::SmscSim { listen, receipt_delay_ms } = cli.command {
-        return run_simulator(listen, receipt_delay_ms).await;
+    if let Command::SmscSim { listen, receipt_delay_ms, script, control } = cli.command {
+        return run_simulator(listen, receipt_delay_ms, script, control).await;
     }
     if let Command::Bench { command: BenchCommand::E2e(args) } = cli.command {
         println!("{}", tongdao::bench_e2e::run_e2e(args).await?);
@@ -219,6 +226,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("operator token: {}", config.operator_token_path().display());
             if let Some(simulator) = &gateway.simulator {
                 println!("SMSC simulator listening on smpp://{}", simulator.addr);
+                if let Some(control) = simulator.control {
+                    println!("SMSC simulator control on http://{control}/script");
+                }
             }
             if demo {
                 let key = demo::ensure_demo(&gateway.platform, &config).await?;
@@ -285,21 +295,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn run_simulator(listen: std::net::SocketAddr, receipt_delay_ms: u64) -> anyhow::Result<()> {
+async fn run_simulator(
+    listen: std::net::SocketAddr,
+    receipt_delay_ms: u64,
+    script: Option<PathBuf>,
+    control: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     init_tracing("info");
     let mut signals = Signals::install()?;
+    let script = match script {
+        Some(path) => {
+            Some(tongdao_simulator::Script::from_file(&path).with_context(|| format!("script {}", path.display()))?)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     println!("SMSC simulator listening on smpp://{}", listener.local_addr()?);
     let config = tongdao_simulator::SimConfig {
         receipt_delay: std::time::Duration::from_millis(receipt_delay_ms),
+        script,
+        first_id: u64::try_from(tongdao_domain::Clock::now_ms(&SystemClock)).unwrap_or(1).saturating_mul(1000),
         ..Default::default()
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let stats = std::sync::Arc::new(tongdao_simulator::SimStats::default());
-    let serving = tokio::spawn(tongdao_simulator::serve(listener, config, stats, stopped));
+    let sim = tongdao_simulator::Simulator::new(config, stats).map_err(|e| anyhow!("{e}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let control_listener =
+        tokio::net::TcpListener::bind(control).await.with_context(|| format!("cannot listen on {control}"))?;
+    println!("SMSC simulator control on http://{}/script", control_listener.local_addr()?);
+    let controlling = tokio::spawn(tongdao_simulator::serve_control(control_listener, sim.clone(), stopped.clone()));
+    let serving = tokio::spawn({
+        let sim = sim.clone();
+        async move { sim.serve(listener, stopped).await }
+    });
     signals.wait().await;
     let _ = stop.send(true);
     let _ = serving.await;
+    let _ = controlling.await;
     Ok(())
 }
 

@@ -30,6 +30,8 @@ struct Sink {
     secret: Arc<str>,
     counts: Arc<SinkCounts>,
     print: bool,
+    /// Checks the signature's timestamp against this clock (the sender's, in tests).
+    clock: Arc<dyn Clock>,
 }
 
 const FINAL: [&str; 7] = ["delivered", "undeliverable", "expired", "rejected", "unknown", "failed", "cancelled"];
@@ -37,7 +39,7 @@ const FINAL: [&str; 7] = ["delivered", "undeliverable", "expired", "rejected", "
 async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
     sink.counts.requests.fetch_add(1, Ordering::Relaxed);
     let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let now = SystemClock.now_ms() / 1000;
+    let now = sink.clock.now_ms() / 1000;
     if verify(&sink.secret, header, &body, now, DEFAULT_TOLERANCE_SECS).is_err() {
         sink.counts.bad_signatures.fetch_add(1, Ordering::Relaxed);
         if sink.print {
@@ -71,9 +73,10 @@ pub async fn serve(
     secret: &str,
     counts: Arc<SinkCounts>,
     print: bool,
+    clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let sink = Sink { secret: Arc::from(secret), counts, print };
+    let sink = Sink { secret: Arc::from(secret), counts, print, clock };
     let app = Router::new().fallback(post(receive)).with_state(sink);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -91,7 +94,7 @@ pub async fn run(listen: SocketAddr, secret: &str) -> anyhow::Result<()> {
     let counts = Arc::new(SinkCounts::default());
     let serving = tokio::spawn({
         let secret = secret.to_owned();
-        async move { serve(listener, &secret, counts, true, stopped).await }
+        async move { serve(listener, &secret, counts, true, Arc::new(SystemClock), stopped).await }
     });
     tokio::signal::ctrl_c().await?;
     let _ = stop.send(true);

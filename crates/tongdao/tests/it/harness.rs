@@ -56,6 +56,65 @@ impl TestGateway {
         Self::spawn_in(dir, config).await
     }
 
+    /// A node with the built-in simulator and the carrier side running; `configure` may
+    /// change the config first (bind mode, webhooks, …).
+    pub async fn spawn_with_simulator(configure: impl FnOnce(&mut Config)) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            http: "127.0.0.1:0".parse().expect("addr"),
+            sweep_interval_ms: 3_600_000,
+            ..Config::default()
+        };
+        config.simulator.listen = "127.0.0.1:0".parse().expect("addr");
+        config.simulator.control = "127.0.0.1:0".parse().expect("addr");
+        configure(&mut config);
+        Self::spawn_in(dir, config).await
+    }
+
+    /// The built-in simulator (panics if the node runs without it).
+    pub fn simulator(&self) -> &tongdao_simulator::Simulator {
+        &self.gateway.as_ref().expect("running").simulator.as_ref().expect("the simulator runs").sim
+    }
+
+    /// Replaces the simulator's script.
+    pub fn script(&self, script: Value) {
+        let script = tongdao_simulator::Script::from_json(&script.to_string()).expect("valid script");
+        self.simulator().set_script(script).expect("script set");
+    }
+
+    pub fn carrier_side(&self) -> &tongdao_carrier::CarrierSide {
+        self.gateway.as_ref().expect("running").carrier_side().expect("carrier side")
+    }
+
+    /// Polls a message until `done` says so (10 s at most); returns it with its events.
+    pub async fn wait_message(&self, sender: &Sender, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, message) = self.as_customer(&sender.key, Method::GET, &format!("/messages/{id}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{message}");
+            if done(&message) {
+                return message;
+            }
+            assert!(std::time::Instant::now() < deadline, "message {id} never got there: {message}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls until the message has a final status; returns it.
+    pub async fn wait_final(&self, sender: &Sender, id: &str) -> Value {
+        const FINAL: [&str; 7] =
+            ["delivered", "undeliverable", "expired", "rejected", "unknown", "failed", "cancelled"];
+        self.wait_message(sender, id, |m| m["status"].as_str().is_some_and(|s| FINAL.contains(&s))).await
+    }
+
+    /// Sends one message and returns its id.
+    pub async fn send_one(&self, sender: &Sender, to: &str, text: &str) -> String {
+        let (status, body) = self.send_text(sender, to, text).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["messages"][0]["id"].as_str().expect("id").to_owned()
+    }
+
     pub async fn spawn_in(dir: tempfile::TempDir, config: Config) -> TestGateway {
         let clock = FixedClock::at(noon(TODAY));
         let gateway = Gateway::start_with_clock(&config, Arc::new(clock.clone())).await.expect("gateway starts");

@@ -5,6 +5,7 @@ mod harness;
 
 mod accept;
 mod agreements;
+mod carrier;
 mod ledger;
 mod messages;
 mod operator;
