@@ -33,6 +33,10 @@ fn free_port() -> u16 {
 }
 
 async fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[]).await
+}
+
+async fn start_with(data_dir: &std::path::Path, env: &[(&str, String)]) -> Server {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
         .args(["serve", "--demo", "--simulator", "127.0.0.1:0", "--data-dir"])
@@ -40,6 +44,7 @@ async fn start(data_dir: &std::path::Path) -> Server {
         .args(["--http", &format!("127.0.0.1:{port}")])
         .env("TONGDAO_LOG__LEVEL", "warn")
         .env("TONGDAO_SIMULATOR__CONTROL", "127.0.0.1:0")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -187,4 +192,98 @@ async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice(
     );
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
+}
+
+/// The carrier side's half of the promise: messages handed to the carrier link but not yet
+/// answered when the process dies are neither lost nor charged twice: after the restart
+/// they go out again (counted as resubmissions) and reach `delivered`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_messages_in_flight_to_the_carrier_loses_none() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let control = format!("127.0.0.1:{}", free_port());
+    let server = start_with(&data, &[("TONGDAO_SIMULATOR__CONTROL", control.clone())]).await;
+    let api_key = std::fs::read_to_string(data.join("demo.key")).expect("demo key").trim().to_owned();
+    let operator = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_owned();
+    let client = reqwest::Client::new();
+    // The simulator answers after 5 s: every submit stays outstanding until the kill.
+    let scripted = client
+        .put(format!("http://{control}/script"))
+        .json(&json!({"answer_delay_ms": 5000}))
+        .send()
+        .await
+        .expect("script");
+    assert!(scripted.status().is_success(), "{scripted:?}");
+    let recipients: Vec<String> = (0..40).map(|n| format!("+86139{n:08}")).collect();
+    let response = client
+        .post(format!("{}/v1/messages", server.base))
+        .bearer_auth(&api_key)
+        .json(&json!({"to": recipients, "text": "in flight"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.expect("json");
+    let ids: Vec<String> =
+        body["messages"].as_array().expect("list").iter().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+    assert_eq!(ids.len(), 40);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let carriers: Value = client
+            .get(format!("{}/admin/v1/carriers", server.base))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .expect("carriers")
+            .json()
+            .await
+            .expect("json");
+        if carriers["carriers"][0]["window_in_use"].as_u64() == Some(40) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the messages never reached the link: {carriers}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server); // SIGKILL, with 40 submits outstanding
+
+    let server = start(&data).await; // a fresh simulator, answering at once
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for id in &ids {
+        loop {
+            let message: Value = client
+                .get(format!("{}/v1/messages/{id}", server.base))
+                .bearer_auth(&api_key)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if message["status"] == "delivered" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} was not delivered after the restart: {message}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let metrics =
+        client.get(format!("{}/metrics", server.base)).send().await.expect("metrics").text().await.expect("text");
+    let resubmitted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tongdao_dispatch_resubmissions_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the resubmission metric");
+    assert_eq!(resubmitted, 40, "each message in flight at the kill went out again, and was counted");
+    let balance: Value = client
+        .get(format!("{}/admin/v1/customers/demo/balance", server.base))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .expect("balance")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(balance["consistent"], json!(true), "{balance}");
+    let expected = 100_0000 - 450 * 40; // charged once each, in steps of ¥0.0001
+    assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
 }

@@ -359,26 +359,33 @@ fn receipt(
         return Ok(Recorded::Early);
     };
     let delivered = i64::from(outcome == PartOutcome::Delivered);
-    let tally: Option<(i64, i64, i64, Option<String>)> = conn
+    type Tally = (i64, i64, i64, Option<String>, Option<String>, Option<String>);
+    let tally: Option<Tally> = conn
         .prepare_cached(
             "UPDATE messages SET parts_done = parts_done + 1, parts_delivered = parts_delivered + ?3, updated_at = ?4 \
              WHERE customer_id = ?1 AND id = ?2 AND status = 'submitted' \
-             RETURNING parts_total, parts_done, parts_delivered, worst_outcome",
+             RETURNING parts_total, parts_done, parts_delivered, worst_outcome, done_carrier_message_id, done_error",
         )?
         .query_row(params![customer_id, message_id, delivered, at], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })
         .optional()?;
-    let Some((total, done, delivered, worst)) = tally else {
+    let Some((total, done, delivered, worst, worst_id, worst_error)) = tally else {
         return Ok(Recorded::Ignored); // the message is already final
     };
-    let worst = match worst.as_deref().and_then(PartOutcome::parse) {
-        Some(w) if w.rank() >= outcome.rank() => w,
-        _ => outcome,
+    // The final event names the part that decided the status: the worst so far.
+    let (worst, worst_id, worst_error, changed_worst) = match worst.as_deref().and_then(PartOutcome::parse) {
+        Some(w) if w.rank() >= outcome.rank() => (w, worst_id, worst_error, false),
+        _ => (outcome, Some(carrier_message_id.to_owned()), error.map(str::to_owned), true),
     };
     if done < total {
-        conn.prepare_cached("UPDATE messages SET worst_outcome = ?3 WHERE customer_id = ?1 AND id = ?2")?
-            .execute(params![customer_id, message_id, worst.as_str()])?;
+        if changed_worst {
+            conn.prepare_cached(
+                "UPDATE messages SET worst_outcome = ?3, done_carrier_message_id = ?4, done_error = ?5 \
+                 WHERE customer_id = ?1 AND id = ?2",
+            )?
+            .execute(params![customer_id, message_id, worst.as_str(), worst_id, worst_error])?;
+        }
         return Ok(Recorded::Done);
     }
     let status = if delivered == total { MessageStatus::Delivered } else { worst.status() };
@@ -387,13 +394,13 @@ fn receipt(
          done_error = ?7 WHERE customer_id = ?1 AND id = ?2 {FINAL_RETURNING}"
     );
     let (changed, settlement) = conn.prepare_cached(&sql)?.query_row(
-        params![customer_id, message_id, status.as_str(), worst.as_str(), at, carrier_message_id, error],
+        params![customer_id, message_id, status.as_str(), worst.as_str(), at, worst_id, worst_error],
         final_row,
     )?;
     let change = Change {
         carrier: Some(link),
-        carrier_message_id: Some(carrier_message_id),
-        error,
+        carrier_message_id: worst_id.as_deref(),
+        error: worst_error.as_deref(),
         ..Change::new(&customer_id, &message_id, status, at)
     };
     notify_change(conn, &change, &changed)?;
