@@ -357,11 +357,15 @@ async fn work(ctx: Arc<Ctx>, endpoint: DueEndpoint, held: (BusyGuard, OwnedSemap
     let customer = endpoint.customer_id.as_str();
     let mut failures = endpoint.failures;
     let batch = ctx.config.max_batch.max(1);
+    // Events already sent in this run: the next batch starts after them while their removal
+    // from the outbox is still being committed (one removal in flight at a time).
+    let mut after = 0i64;
+    let mut removing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if *ctx.shutdown.borrow() {
             return;
         }
-        let events = match ctx.store.endpoint_events(customer, &endpoint.url, batch).await {
+        let events = match ctx.store.endpoint_events(customer, &endpoint.url, after, batch).await {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(customer, host, error = %e, "webhooks: cannot read the outbox");
@@ -369,17 +373,27 @@ async fn work(ctx: Arc<Ctx>, endpoint: DueEndpoint, held: (BusyGuard, OwnedSemap
             }
         };
         if events.is_empty() {
+            if let Some(previous) = removing.take() {
+                let _ = previous.await;
+            }
             return;
         }
         match call(&ctx, &endpoint, &events).await {
             Ok(()) => {
                 let count = events.len() as u64;
-                let ids = events.iter().map(|e| e.id).collect();
-                if let Err(e) = ctx.store.webhook_delivered(customer, &endpoint.url, ids).await {
-                    // Sent but still in the outbox: it goes out again (at least once).
-                    tracing::warn!(customer, host, error = %e, "webhooks: delivered, but cannot record it");
-                    return;
+                let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+                after = ids.last().copied().unwrap_or(after);
+                if let Some(previous) = removing.take() {
+                    let _ = previous.await;
                 }
+                let (store, customer_id, url, log) =
+                    (ctx.store.clone(), customer.to_owned(), endpoint.url.clone(), host.clone());
+                removing = Some(tokio::spawn(async move {
+                    if let Err(e) = store.webhook_delivered(&customer_id, &url, ids).await {
+                        // Sent but still in the outbox: it goes out again (at least once).
+                        tracing::warn!(customer = customer_id, host = log, error = %e, "webhooks: delivered, but cannot record it");
+                    }
+                }));
                 ctx.stats.delivered.fetch_add(count, Ordering::Relaxed);
                 ctx.stats.batches.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(customer, host, events = count, "webhooks: delivered");

@@ -1469,9 +1469,15 @@ impl Store for SqliteStore {
         self.read(move |conn| carrier::due_endpoints(conn, now_ms, limit)).await
     }
 
-    async fn endpoint_events(&self, customer_id: &str, url: &str, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+    async fn endpoint_events(
+        &self,
+        customer_id: &str,
+        url: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>> {
         let (customer_id, url) = (customer_id.to_owned(), url.to_owned());
-        self.read(move |conn| carrier::endpoint_events(conn, &customer_id, &url, limit)).await
+        self.read(move |conn| carrier::endpoint_events(conn, &customer_id, &url, after_id, limit)).await
     }
 
     async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()> {
