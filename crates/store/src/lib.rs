@@ -158,8 +158,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Endpoints with events due now, at most `limit`.
     async fn due_endpoints(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueEndpoint>>;
     /// The endpoint's oldest pending events with an id above `after_id`, at most `limit`.
-    async fn endpoint_events(&self, customer_id: &str, url: &str, after_id: i64, limit: u32)
-    -> StoreResult<Vec<OutboxEvent>>;
+    async fn endpoint_events(
+        &self,
+        customer_id: &str,
+        url: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>>;
     /// The endpoint took these events (a run of its events as `endpoint_events` gave them):
     /// they are removed and its failures reset.
     async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()>;
