@@ -302,3 +302,45 @@ async fn replies_go_to_the_customer_owning_the_number() {
     assert!(for_alice.contains(&long), "the long reply is whole");
     assert!(for_alice.contains(&"for alice, an extension of hers".to_owned()));
 }
+
+#[tokio::test]
+async fn a_scheduled_message_goes_out_at_its_time() {
+    let gw = TestGateway::spawn_with_simulator(|_| {}).await;
+    let alice = gw.onboard("alice", "1").await;
+    let at = tongdao_domain::clock::rfc3339(gw.clock_now() + 3_600_000);
+    let (status, body) = gw.send(&alice, json!({"to": TO, "text": "later", "send_at": at})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["messages"][0]["id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, message) = gw.as_customer(&alice.key, Method::GET, &format!("/messages/{id}"), None).await;
+    assert_eq!(message["status"], "scheduled", "not before its time");
+    assert_eq!(gw.simulator().stats().submits.load(Ordering::Relaxed), 0);
+    gw.clock.advance(3_600_000);
+    gw.platform().sweep().await.expect("sweep");
+    let message = gw.wait_final(&alice, &id).await;
+    assert_eq!(message["status"], "delivered", "{message}");
+    let statuses: Vec<String> = events(&message).into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(statuses, ["scheduled", "queued", "submitted", "delivered"]);
+}
+
+#[tokio::test]
+async fn a_message_no_carrier_takes_before_its_valid_until_expires_and_is_refunded() {
+    let gw = TestGateway::spawn_with_simulator(|_| {}).await;
+    gw.script(json!({"throttle_fraction": 1.0}));
+    let alice = gw.onboard("alice", "1").await;
+    let until = tongdao_domain::clock::rfc3339(gw.clock_now() + 60_000);
+    let (status, body) = gw.send(&alice, json!({"to": TO, "text": "urgent", "valid_until": until})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["messages"][0]["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gw.simulator().stats().throttled.load(Ordering::Relaxed) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the carrier keeps throttling it");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gw.balance(&alice).await, "0.9550");
+    gw.clock.advance(61_000);
+    let message = gw.wait_final(&alice, &id).await;
+    assert_eq!(message["status"], "expired", "{message}");
+    assert_eq!(gw.balance(&alice).await, "1.0000", "refunded");
+    gw.ledger_check(&alice.id).await;
+}
