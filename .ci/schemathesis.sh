@@ -135,7 +135,8 @@ trap 'exit 143' TERM
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 BASE="http://127.0.0.1:$PORT"
 log "starting $BIN on $BASE"
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --demo --data-dir "$TMP/data" --http "127.0.0.1:$PORT" \
+TONGDAO_SIMULATOR__CONTROL=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn}" \
+    "$BIN" serve --demo --data-dir "$TMP/data" --http "127.0.0.1:$PORT" --simulator 127.0.0.1:0 \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 

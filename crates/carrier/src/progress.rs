@@ -18,6 +18,8 @@ const QUEUE: usize = 16 * 1024;
 const BATCH: usize = 512;
 /// Batches waiting for their commit at once, at most.
 const IN_STORE: usize = 4;
+/// Tries before a batch is split, and before one item is given up.
+const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Default)]
 pub struct ProgressStats {
@@ -28,6 +30,34 @@ pub struct ProgressStats {
     pub early_receipts: AtomicU64,
     pub batches: AtomicU64,
     pub store_retries: AtomicU64,
+    /// Progress the store refused even on its own (logged and dropped).
+    pub refused: AtomicU64,
+}
+
+enum Written {
+    Done(Vec<Recorded>),
+    Refused,
+    Closed,
+}
+
+/// Tries a few times: a batch rolled back with someone else's failure succeeds on retry.
+async fn write_retrying(store: &dyn Store, batch: &[Progress], stats: &ProgressStats) -> Written {
+    for attempt in 1..=ATTEMPTS {
+        match store.record_progress(batch.to_vec()).await {
+            Ok(results) => return Written::Done(results),
+            Err(StoreError::Closed) => {
+                tracing::error!(pending = batch.len(), "the store closed with progress unwritten; it is redone at the next start");
+                return Written::Closed;
+            }
+            Err(e) => {
+                // Nothing of the batch was written.
+                stats.store_retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, attempt, "recording progress failed");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+        }
+    }
+    Written::Refused
 }
 
 #[derive(Debug)]
@@ -88,25 +118,29 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<P
     while tasks.join_next().await.is_some() {}
 }
 
-/// Writes one batch (retrying while the store refuses it), then answers its deliver_sm.
+/// Writes one batch, then answers its deliver_sm. A batch the store keeps refusing is
+/// written one item at a time, so one bad item cannot hold back the rest (nor, by spoiling
+/// group commits again and again, anybody else's writes); an item refused on its own is
+/// logged, counted and let go.
 async fn record(store: &dyn Store, items: Vec<Item>, stats: &ProgressStats) {
     let batch: Vec<Progress> = items.iter().map(|i| i.progress.clone()).collect();
-    let results = loop {
-        match store.record_progress(batch.clone()).await {
-            Ok(results) => break results,
-            Err(StoreError::Closed) => {
-                tracing::error!(
-                    pending = batch.len(),
-                    "the store closed with progress unwritten; it is redone at the next start"
-                );
-                return;
+    let results = match write_retrying(store, &batch, stats).await {
+        Written::Done(results) => results,
+        Written::Closed => return,
+        Written::Refused => {
+            let mut results = Vec::with_capacity(batch.len());
+            for progress in &batch {
+                match write_retrying(store, std::slice::from_ref(progress), stats).await {
+                    Written::Done(mut one) => results.append(&mut one),
+                    Written::Closed => return,
+                    Written::Refused => {
+                        stats.refused.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(?progress, "the store refuses this progress; it is dropped");
+                        results.push(Recorded::Ignored);
+                    }
+                }
             }
-            Err(e) => {
-                // Nothing of the batch was written; it is retried whole.
-                stats.store_retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "recording progress failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            results
         }
     };
     stats.batches.fetch_add(1, Ordering::Relaxed);
