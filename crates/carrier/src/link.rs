@@ -108,6 +108,7 @@ pub struct Link {
     outgoing: mpsc::Sender<Vec<u8>>,
     pending: Pending,
     window: Arc<Semaphore>,
+    window_size: usize,
     sequence: Arc<AtomicU32>,
     response_timeout: Duration,
     pacer: Arc<Pacer>,
@@ -195,6 +196,7 @@ impl Link {
             outgoing: outgoing.clone(),
             pending: pending.clone(),
             window: Arc::new(Semaphore::new(config.window.max(1))),
+            window_size: config.window.max(1),
             sequence: Arc::new(AtomicU32::new(1)),
             response_timeout: config.response_timeout,
             pacer: Arc::new(Pacer::new(config.tps)),
@@ -364,9 +366,10 @@ impl Link {
         outcome
     }
 
-    /// Outstanding requests right now (the window in use).
+    /// Submits outstanding right now: the window in use (enquire_link and other requests
+    /// are not counted).
     pub fn in_flight(&self) -> usize {
-        self.pending.lock().map(|p| p.len()).unwrap_or(0)
+        self.window_size.saturating_sub(self.window.available_permits())
     }
 
     /// Unbinds cleanly and closes the connection.

@@ -46,7 +46,10 @@ async fn write_retrying(store: &dyn Store, batch: &[Progress], stats: &ProgressS
         match store.record_progress(batch.to_vec()).await {
             Ok(results) => return Written::Done(results),
             Err(StoreError::Closed) => {
-                tracing::error!(pending = batch.len(), "the store closed with progress unwritten; it is redone at the next start");
+                tracing::error!(
+                    pending = batch.len(),
+                    "the store closed with progress unwritten; it is redone at the next start"
+                );
                 return Written::Closed;
             }
             Err(e) => {

@@ -154,3 +154,40 @@ async fn submits_are_spaced_at_the_link_s_tps() {
     // 50 submits at 100 per second: the last leaves 49 intervals of 10 ms after the first.
     assert!(started.elapsed() >= Duration::from_millis(480), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_full_window_holds_further_submits_until_an_answer_frees_a_place() {
+    // A simulator that answers each submit after 200 ms: with a window of 4, twelve submits
+    // go out four at a time, so never more than 4 are outstanding and the last answers
+    // come after three rounds.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let script = tongdao_simulator::Script { answer_delay_ms: 200, ..tongdao_simulator::Script::default() };
+    let config_sim = tongdao_simulator::SimConfig { script: Some(script), ..Default::default() };
+    let sim = tongdao_simulator::Simulator::new(config_sim, Arc::new(tongdao_simulator::SimStats::default()))
+        .expect("simulator");
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn({
+        let sim = sim.clone();
+        async move { sim.serve(listener, stopped).await }
+    });
+    let (link, _incoming) = Link::connect(config(addr, 4)).await.expect("bound");
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let link = link.clone();
+            tokio::spawn(async move { link.submit(message(n)).await })
+        })
+        .collect();
+    let mut most = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        most = most.max(link.in_flight());
+        assert!(link.in_flight() <= 4, "never more than the window outstanding");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(most, 4, "the window was full");
+    for task in tasks {
+        assert!(matches!(task.await.expect("task"), SubmitOutcome::Accepted { .. }));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(600), "three rounds of four: {:?}", started.elapsed());
+}
