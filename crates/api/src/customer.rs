@@ -92,7 +92,7 @@ async fn list_inbound(
     let limit = page_limit(query.limit.as_deref().filter(|l| !l.is_empty()))?;
     let cursor = query.cursor.filter(|c| !c.is_empty());
     let inbound = state.platform.inbound(&customer, cursor, limit).await?;
-    let next_cursor = (inbound.len() == limit as usize).then(|| inbound.last().map(|m| m.id.clone())).flatten();
+    let next_cursor = (inbound.len() == limit as usize).then(|| inbound.last().map(|m| m.message.id.clone())).flatten();
     let inbound: Vec<InboundView> = inbound.into_iter().map(InboundView::from).collect();
     Ok(Json(json!({ "inbound": inbound, "next_cursor": next_cursor })).into_response())
 }

@@ -223,6 +223,7 @@ pub struct InboundView {
 
 impl From<tongdao_store::InboundMessage> for InboundView {
     fn from(m: tongdao_store::InboundMessage) -> Self {
+        let m = m.message;
         InboundView {
             id: m.id,
             from: m.sender,

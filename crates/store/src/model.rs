@@ -330,15 +330,11 @@ pub struct NewInbound {
     pub received_at: i64,
 }
 
+/// An inbound message stored for the customer owning its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {
-    pub id: String,
     pub customer_id: String,
-    pub sender: String,
-    pub recipient: String,
-    pub text: String,
-    pub link: String,
-    pub received_at: i64,
+    pub message: NewInbound,
 }
 
 /// A number that routes inbound messages to its customer (itself and its extensions).

@@ -156,6 +156,8 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
     to_submitted.sort_unstable();
     to_final.sort_unstable();
     let rate = args.messages as f64 / elapsed.as_secs_f64();
+    let (submitted_p50, submitted_p99) = (percentile(&to_submitted, 50.0), percentile(&to_submitted, 99.0));
+    let (final_p50, final_p99) = (percentile(&to_final, 50.0), percentile(&to_final, 99.0));
     let webhooks = if args.webhooks {
         format!(
             "\nwebhooks: {} callbacks carrying {} events ({} final statuses), {} bad signatures",
@@ -187,10 +189,10 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         http.accepted,
         http.accepted_per_sec(),
         args.recipients,
-        percentile(&to_submitted, 50.0),
-        percentile(&to_submitted, 99.0),
-        percentile(&to_final, 50.0),
-        percentile(&to_final, 99.0),
+        submitted_p50,
+        submitted_p99,
+        final_p50,
+        final_p99,
         peak_rss_mib(),
         100.0 * busy / elapsed.as_secs_f64(),
         serde_json::json!({
@@ -200,10 +202,10 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
             "msg_per_sec": rate,
             "webhooks": args.webhooks,
             "recipients_per_request": args.recipients,
-            "submitted_p50_ms": percentile(&to_submitted, 50.0),
-            "submitted_p99_ms": percentile(&to_submitted, 99.0),
-            "final_p50_ms": percentile(&to_final, 50.0),
-            "final_p99_ms": percentile(&to_final, 99.0),
+            "submitted_p50_ms": submitted_p50,
+            "submitted_p99_ms": submitted_p99,
+            "final_p50_ms": final_p50,
+            "final_p99_ms": final_p99,
             "peak_rss_mib": peak_rss_mib(),
         })
     ))

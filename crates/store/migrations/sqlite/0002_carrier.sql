@@ -94,23 +94,14 @@ CREATE TABLE customer_numbers (
     created_at   INTEGER NOT NULL
 );
 
+-- Replies; customer_id is NULL when no customer owns the number (kept for the operator).
 CREATE TABLE inbound_messages (
-    id           TEXT NOT NULL,
-    customer_id  TEXT NOT NULL,
-    sender       TEXT NOT NULL,
-    recipient    TEXT NOT NULL,
-    text         TEXT NOT NULL,
-    link         TEXT NOT NULL,
-    received_at  INTEGER NOT NULL,
-    PRIMARY KEY (customer_id, id)
-) WITHOUT ROWID;
-
--- MO with no customer owning its number: kept for the operator.
-CREATE TABLE unrouted_inbound (
     id           TEXT PRIMARY KEY,
+    customer_id  TEXT,
     sender       TEXT NOT NULL,
     recipient    TEXT NOT NULL,
     text         TEXT NOT NULL,
     link         TEXT NOT NULL,
     received_at  INTEGER NOT NULL
 );
+CREATE INDEX inbound_messages_customer ON inbound_messages (customer_id, id);

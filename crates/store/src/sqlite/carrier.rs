@@ -482,33 +482,21 @@ fn owner_of(conn: &Connection, recipient: &str) -> StoreResult<Option<String>> {
 }
 
 pub(super) fn record_inbound(conn: &Connection, inbound: &NewInbound) -> StoreResult<Option<InboundMessage>> {
-    let Some(customer_id) = owner_of(conn, &inbound.recipient)? else {
-        conn.prepare_cached(
-            "INSERT INTO unrouted_inbound (id, sender, recipient, text, link, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            inbound.id,
-            inbound.sender,
-            inbound.recipient,
-            inbound.text,
-            inbound.link,
-            inbound.received_at
-        ])?;
-        return Ok(None);
-    };
+    let owner = owner_of(conn, &inbound.recipient)?;
     conn.prepare_cached(
         "INSERT INTO inbound_messages (id, customer_id, sender, recipient, text, link, received_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         inbound.id,
-        customer_id,
+        owner,
         inbound.sender,
         inbound.recipient,
         inbound.text,
         inbound.link,
         inbound.received_at
     ])?;
+    let Some(customer_id) = owner else { return Ok(None) };
     let url: Option<String> = conn
         .prepare_cached("SELECT webhook_url FROM customers WHERE id = ?1")?
         .query_row([&customer_id], |r| r.get(0))?;
@@ -524,15 +512,7 @@ pub(super) fn record_inbound(conn: &Connection, inbound: &NewInbound) -> StoreRe
         });
         enqueue_webhook(conn, &customer_id, &url, &body.to_string(), inbound.received_at)?;
     }
-    Ok(Some(InboundMessage {
-        id: inbound.id.clone(),
-        customer_id,
-        sender: inbound.sender.clone(),
-        recipient: inbound.recipient.clone(),
-        text: inbound.text.clone(),
-        link: inbound.link.clone(),
-        received_at: inbound.received_at,
-    }))
+    Ok(Some(InboundMessage { customer_id, message: inbound.clone() }))
 }
 
 pub(super) fn list_inbound(
@@ -542,18 +522,20 @@ pub(super) fn list_inbound(
     limit: u32,
 ) -> StoreResult<Vec<InboundMessage>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, customer_id, sender, recipient, text, link, received_at FROM inbound_messages \
+        "SELECT id, sender, recipient, text, link, received_at FROM inbound_messages \
          WHERE customer_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
     )?;
     let rows = statement.query_map(params![customer_id, before, limit], |r| {
         Ok(InboundMessage {
-            id: r.get(0)?,
-            customer_id: r.get(1)?,
-            sender: r.get(2)?,
-            recipient: r.get(3)?,
-            text: r.get(4)?,
-            link: r.get(5)?,
-            received_at: r.get(6)?,
+            customer_id: customer_id.to_owned(),
+            message: NewInbound {
+                id: r.get(0)?,
+                sender: r.get(1)?,
+                recipient: r.get(2)?,
+                text: r.get(3)?,
+                link: r.get(4)?,
+                received_at: r.get(5)?,
+            },
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
