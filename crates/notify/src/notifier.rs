@@ -51,7 +51,7 @@ impl Default for NotifyConfig {
         NotifyConfig {
             policy: CallbackPolicy::default(),
             timeout: Duration::from_secs(5),
-            max_batch: 100,
+            max_batch: 250,
             concurrency: 64,
             poll: Duration::from_millis(200),
             retry_base: Duration::from_secs(1),

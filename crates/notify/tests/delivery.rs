@@ -232,7 +232,7 @@ async fn events_arrive_signed_in_batches_each_exactly_once() {
     failed_messages(&env.store, "cus_a", 250, now).await;
     assert_eq!(env.store.outbox_depth().await.expect("depth"), 250);
 
-    let notifier = start(&env, test_config(LOOPBACK));
+    let notifier = start(&env, NotifyConfig { max_batch: 100, ..test_config(LOOPBACK) });
     let store = env.store.clone();
     eventually(Duration::from_secs(10), "the outbox empties", || {
         let store = store.clone();

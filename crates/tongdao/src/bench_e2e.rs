@@ -77,6 +77,9 @@ pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     config.simulator.control = "127.0.0.1:0".parse()?;
     config.simulator.receipt_delay_ms = args.receipt_delay_ms;
     config.webhooks.allow_loopback = true;
+    if let Ok(batch) = std::env::var("TONGDAO_BENCH_WEBHOOK_BATCH") {
+        config.webhooks.max_batch = batch.parse()?;
+    }
     config.sweep_interval_ms = 60_000;
     // No [[carrier]]: one link, window 256, to the simulator the gateway starts.
     let gateway = Gateway::start(&config).await?;

@@ -119,7 +119,7 @@ impl Default for Config {
                 allow_loopback: false,
                 allow_private: false,
                 timeout_ms: 5000,
-                max_batch: 100,
+                max_batch: 250,
                 concurrency: 64,
             },
             carrier: Vec::new(),
