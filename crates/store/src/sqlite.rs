@@ -194,12 +194,15 @@ impl SqliteStore {
         // only then answers, while the writer already runs the next batch (see `run_syncer`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let (synced, to_sync) = std::sync::mpsc::sync_channel::<Committed>(SYNC_QUEUE);
+        // Groups handed to the sync thread and not yet answered.
+        let syncing = Arc::new(AtomicU64::new(0));
         std::thread::Builder::new()
             .name("store-sync".into())
             .spawn({
                 let wal = wal_path(path);
                 let counters = counters.clone();
-                move || run_syncer(&wal, to_sync, &counters)
+                let syncing = syncing.clone();
+                move || run_syncer(&wal, to_sync, &counters, &syncing)
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the sync thread: {e}")))?;
         std::thread::Builder::new()
@@ -208,7 +211,8 @@ impl SqliteStore {
                 let wal = wal_path(path);
                 let limit = options.wal_limit_bytes;
                 let counters = counters.clone();
-                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters, synced)
+                let syncing = syncing.clone();
+                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters, synced, &syncing)
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let closing = Arc::new(AtomicBool::new(false));
@@ -301,21 +305,44 @@ fn run_writer(
     wal_limit: u64,
     counters: &Counters,
     synced: std::sync::mpsc::SyncSender<Committed>,
+    syncing: &AtomicU64,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        counters.commits.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let committed = commit_batch(&conn, &mut batch);
-        counters.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let mut slept = Duration::ZERO;
+        let mut open = match Open::begin(&conn) {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a write transaction; the job is refused");
+                drop(first); // its dropped reply channel tells its caller
+                continue;
+            }
+        };
+        open.run(&conn, first);
+        // Run every job waiting; while the sync thread is still making the previous group
+        // durable, keep the transaction open and run what arrives meanwhile: the commit
+        // would have to wait for that fsync anyway, and a bigger group costs fewer WAL pages
+        // per job.
+        loop {
+            while open.jobs < max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => open.run(&conn, job),
+                    Err(_) => break,
+                }
+            }
+            if open.jobs >= max_batch || syncing.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            let pause = std::time::Instant::now();
+            std::thread::sleep(Duration::from_micros(20));
+            slept += pause.elapsed();
+        }
+        counters.jobs.fetch_add(open.jobs as u64, Ordering::Relaxed);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        let committed = open.finish(&conn);
+        let busy = started.elapsed().saturating_sub(slept);
+        counters.busy_micros.fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
+        syncing.fetch_add(1, Ordering::AcqRel);
         if synced.send(committed).is_err() {
             tracing::error!("the sync thread is gone; stopping the writer");
             break;
@@ -366,7 +393,7 @@ fn bound_wal(conn: &Connection, wal: &Path, limit_bytes: u64) -> bool {
 /// latency no longer stops the writer: group commit, pipelined. A job is still answered
 /// only once its transaction is on disk. An fsync that fails answers every job in it with
 /// an error (its data may or may not survive a power cut), and the next fsync is tried anew.
-fn run_syncer(wal: &Path, to_sync: std::sync::mpsc::Receiver<Committed>, counters: &Counters) {
+fn run_syncer(wal: &Path, to_sync: std::sync::mpsc::Receiver<Committed>, counters: &Counters, syncing: &AtomicU64) {
     let mut file: Option<std::fs::File> = None;
     while let Ok(first) = to_sync.recv() {
         let mut batches = vec![first];
@@ -391,58 +418,86 @@ fn run_syncer(wal: &Path, to_sync: std::sync::mpsc::Receiver<Committed>, counter
         } else {
             Ok(())
         };
+        let groups = batches.len() as u64;
         for batch in batches {
             let result = batch.result.and(synced.clone());
             for reply in batch.replies {
                 reply(result.clone());
             }
         }
+        syncing.fetch_sub(groups, Ordering::AcqRel);
     }
 }
 
-/// Runs a batch of jobs in one transaction; the answers go to the syncer.
+/// Runs a batch of jobs in one transaction, as the writer does (tests drive it directly).
+#[cfg(test)]
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) -> Committed {
+    let mut open = match Open::begin(conn) {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot begin a write transaction; the batch is refused");
+            batch.clear(); // each dropped job drops its reply channel: its caller gets an error
+            return Committed { replies: Vec::new(), result: Err(e) };
+        }
+    };
+    for job in batch.drain(..) {
+        open.run(conn, job);
+    }
+    open.finish(conn)
+}
+
+/// A write transaction gathering jobs; its answers go to the sync thread.
 ///
 /// Jobs check before they write (balance, idempotency, existence), so a job that fails has
 /// normally changed nothing and the others commit as usual. That lets the batch run without
 /// a SAVEPOINT per job, whose statement journal cost a sixth of the writer's time. A job that
 /// fails after writing (an I/O error, a bug) spoils the batch: it is rolled back whole and
 /// every job in it answered `Aborted`, which callers see as "retry".
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) -> Committed {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "cannot begin a write transaction; the batch is refused");
-        batch.clear(); // each dropped job drops its reply channel: its caller gets an error
-        return Committed { replies: Vec::new(), result: Err(backend(e)) };
+struct Open {
+    replies: Vec<Reply>,
+    /// A job failed after writing: the transaction must roll back.
+    spoiled: bool,
+    jobs: usize,
+}
+
+impl Open {
+    fn begin(conn: &Connection) -> Result<Open, StoreError> {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+        Ok(Open { replies: Vec::with_capacity(64), spoiled: false, jobs: 0 })
     }
-    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
-    let mut spoiled = false;
-    for job in batch.drain(..) {
+
+    fn run(&mut self, conn: &Connection, job: Job) {
+        self.jobs += 1;
         let before = conn.total_changes();
         match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
             Ok((ok, reply)) => {
-                spoiled |= !ok && conn.total_changes() != before;
-                replies.push(reply);
+                self.spoiled |= !ok && conn.total_changes() != before;
+                self.replies.push(reply);
             }
             Err(_) => {
                 tracing::error!("a store job panicked");
-                spoiled |= conn.total_changes() != before;
+                self.spoiled |= conn.total_changes() != before;
             }
         }
     }
-    let committed = if spoiled {
-        tracing::error!("a job failed after writing; the whole batch is rolled back");
-        let _ = conn.execute_batch("ROLLBACK");
-        Err(StoreError::Aborted)
-    } else {
-        match conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                tracing::error!(error = %e, "commit failed; every job in the batch is refused");
-                Err(backend(e))
+
+    fn finish(self, conn: &Connection) -> Committed {
+        let result = if self.spoiled {
+            tracing::error!("a job failed after writing; the whole batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(StoreError::Aborted)
+        } else {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    tracing::error!(error = %e, "commit failed; every job in the batch is refused");
+                    Err(backend(e))
+                }
             }
-        }
-    };
-    Committed { replies, result: committed }
+        };
+        Committed { replies: self.replies, result }
+    }
 }
 
 struct ReaderPool {
