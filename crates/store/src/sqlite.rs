@@ -212,7 +212,16 @@ impl SqliteStore {
                 let limit = options.wal_limit_bytes;
                 let counters = counters.clone();
                 let syncing = syncing.clone();
-                move || run_writer(conn, jobs, max_batch, &wal, limit, &counters, synced, &syncing)
+                move || {
+                    run_writer(
+                        conn,
+                        jobs,
+                        max_batch,
+                        (&wal, limit),
+                        &counters,
+                        ToSync { groups: synced, pending: syncing },
+                    )
+                }
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let closing = Arc::new(AtomicBool::new(false));
@@ -297,16 +306,21 @@ struct Committed {
     result: Result<(), StoreError>,
 }
 
+/// The writer's end of the sync thread: where committed groups go, and how many are there.
+struct ToSync {
+    groups: std::sync::mpsc::SyncSender<Committed>,
+    pending: Arc<AtomicU64>,
+}
+
 fn run_writer(
     conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
-    wal: &Path,
-    wal_limit: u64,
+    (wal, wal_limit): (&Path, u64),
     counters: &Counters,
-    synced: std::sync::mpsc::SyncSender<Committed>,
-    syncing: &AtomicU64,
+    to_sync: ToSync,
 ) {
+    let syncing = &*to_sync.pending;
     while let Some(first) = jobs.blocking_recv() {
         let started = std::time::Instant::now();
         let mut slept = Duration::ZERO;
@@ -343,7 +357,7 @@ fn run_writer(
         let busy = started.elapsed().saturating_sub(slept);
         counters.busy_micros.fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
         syncing.fetch_add(1, Ordering::AcqRel);
-        if synced.send(committed).is_err() {
+        if to_sync.groups.send(committed).is_err() {
             tracing::error!("the sync thread is gone; stopping the writer");
             break;
         }
