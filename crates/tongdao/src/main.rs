@@ -169,6 +169,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Prints a report; a reader that went away (`| head`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 fn print_json(value: serde_json::Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
@@ -185,22 +191,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::Bench { command: BenchCommand::Http(args) } = cli.command {
         let report = bench::run_http(args).await?;
-        println!("{report}");
-        println!("{}", report.to_json());
+        say(&format!("{report}\n{}", report.to_json()));
         return Ok(());
     }
     if let Command::SmscSim { listen, receipt_delay_ms, script, control } = cli.command {
         return run_simulator(listen, receipt_delay_ms, script, control).await;
     }
     if let Command::Bench { command: BenchCommand::E2e(args) } = cli.command {
-        println!("{}", tongdao::bench_e2e::run_e2e(args).await?);
+        say(&tongdao::bench_e2e::run_e2e(args).await?);
         return Ok(());
     }
     if let Command::WebhookSink { listen, secret } = cli.command {
         return tongdao::webhook_sink::run(listen, &secret).await;
     }
     if let Command::Bench { command: BenchCommand::Accept(args) } = cli.command {
-        println!("{}", tongdao::bench_accept::run_accept(args).await?);
+        say(&tongdao::bench_accept::run_accept(args).await?);
         return Ok(());
     }
     let mut config = Config::load(cli.config.as_deref(), &overrides)?;
