@@ -287,3 +287,40 @@ async fn kill_9_with_messages_in_flight_to_the_carrier_loses_none() {
     let expected = 100_0000 - 450 * 40; // charged once each, in steps of ¥0.0001
     assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
 }
+
+/// The README's promise: on `serve --demo`, a message reaches `delivered` within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_delivers_a_message_within_a_second() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let server = start(&data).await;
+    let api_key = std::fs::read_to_string(data.join("demo.key")).expect("demo key").trim().to_owned();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{}/v1/messages", server.base))
+        .bearer_auth(&api_key)
+        .json(&json!({"to": "+86 138-0013-8000", "text": "Your verification code is 123456"}))
+        .send()
+        .await
+        .expect("sent");
+    let accepted = Instant::now();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.expect("json");
+    let id = body["messages"][0]["id"].as_str().expect("id").to_owned();
+    loop {
+        let message: Value = client
+            .get(format!("{}/v1/messages/{id}", server.base))
+            .bearer_auth(&api_key)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if message["status"] == "delivered" {
+            break;
+        }
+        assert!(accepted.elapsed() < Duration::from_secs(1), "not delivered within a second: {message}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

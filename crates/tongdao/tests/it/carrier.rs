@@ -344,3 +344,60 @@ async fn a_message_no_carrier_takes_before_its_valid_until_expires_and_is_refund
     assert_eq!(gw.balance(&alice).await, "1.0000", "refunded");
     gw.ledger_check(&alice.id).await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+#[tokio::test]
+async fn routing_follows_destinations_and_priority_and_fails_over_when_a_carrier_is_down() {
+    let sim_port = free_port();
+    let dead_port = free_port(); // nothing listens here
+    let carrier = |name: &str, port: u16, priority: i32, destinations: tongdao_carrier::Destinations| {
+        tongdao_carrier::CarrierConfig {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port,
+            system_id: name.into(),
+            password: "pw".into(),
+            priority,
+            destinations,
+            enquire_link_interval_ms: 1000,
+            response_timeout_ms: 1000,
+            ..tongdao_carrier::CarrierConfig::default()
+        }
+    };
+    let gw = TestGateway::spawn_with_simulator(|c| {
+        c.simulator.listen = format!("127.0.0.1:{sim_port}").parse().expect("addr");
+        c.carrier = vec![
+            // China Unicom numbers only, first choice for them.
+            carrier(
+                "cucc",
+                sim_port,
+                0,
+                tongdao_carrier::Destinations { carriers: vec!["unicom".into()], prefixes: vec![] },
+            ),
+            // Everything, first choice, but down.
+            carrier("primary", dead_port, 1, tongdao_carrier::Destinations::default()),
+            // Everything, second choice.
+            carrier("backup", sim_port, 2, tongdao_carrier::Destinations::default()),
+        ];
+    })
+    .await;
+    let alice = gw.onboard("alice", "1").await;
+    let mobile = gw.send_one(&alice, "+8613800138000", "via the backup").await;
+    let unicom = gw.send_one(&alice, "+8613000000000", "via cucc").await;
+    for (id, expected) in [(&mobile, "backup"), (&unicom, "cucc")] {
+        let message = gw.wait_final(&alice, id).await;
+        assert_eq!(message["status"], "delivered", "{message}");
+        assert_eq!(events(&message)[1].1, expected, "{message}");
+    }
+    let (_, carriers) = gw.admin(Method::GET, "/carriers", None).await;
+    let by_name = |name: &str| {
+        carriers["carriers"].as_array().expect("list").iter().find(|c| c["name"] == name).cloned().expect("carrier")
+    };
+    assert_eq!(by_name("primary")["binds_bound"], 0, "{carriers}");
+    assert!(by_name("primary")["counters"]["bind_failures"].as_u64() > Some(0), "{carriers}");
+    assert_eq!(by_name("backup")["counters"]["accepted"], 1, "{carriers}");
+    assert_eq!(by_name("cucc")["counters"]["accepted"], 1, "{carriers}");
+}
