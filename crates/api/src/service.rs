@@ -141,6 +141,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         store.wal_truncations,
     );
     out.push_str(&state.platform.carrier_metrics());
+    out.push_str(&p.render_sources());
     let h = &state.http_metrics;
     let _ = writeln!(
         out,

@@ -227,7 +227,7 @@ async fn store_reply(
         match store.record_inbound(inbound.clone()).await {
             Ok(Some(_)) => break,
             Ok(None) => {
-                tracing::warn!(link, to, "a reply to a number no customer owns; kept for the operator");
+                tracing::warn!(link, to = %tongdao_domain::msisdn::mask(to), "a reply to a number no customer owns; kept for the operator");
                 break;
             }
             Err(e) if attempt < 5 => {

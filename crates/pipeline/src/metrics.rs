@@ -4,13 +4,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tongdao_domain::ErrorCode;
 
-#[derive(Debug)]
+/// Renders more counters (Prometheus text) for `/metrics`: parts of the node that are not
+/// the platform (the webhook sender) register one.
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
+
 pub struct Metrics {
     pub accepted_requests: AtomicU64,
     pub accepted_messages: AtomicU64,
     pub charged_micros: AtomicU64,
     pub idempotent_replays: AtomicU64,
     rejections: Vec<AtomicU64>,
+    sources: std::sync::Mutex<Vec<MetricsSource>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("accepted_messages", &self.accepted_messages).finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {
@@ -21,6 +31,7 @@ impl Default for Metrics {
             charged_micros: AtomicU64::new(0),
             idempotent_replays: AtomicU64::new(0),
             rejections: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            sources: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -31,6 +42,15 @@ impl Metrics {
             self.rejections[i].fetch_add(1, Ordering::Relaxed);
         }
     }
+    pub fn add_source(&self, source: MetricsSource) {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).push(source);
+    }
+
+    /// The registered sources' text, concatenated.
+    pub fn render_sources(&self) -> String {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|source| source()).collect()
+    }
+
     /// `(code, count)` for every code.
     pub fn rejections(&self) -> impl Iterator<Item = (ErrorCode, u64)> + '_ {
         ErrorCode::ALL.iter().zip(&self.rejections).map(|(code, n)| (*code, n.load(Ordering::Relaxed)))

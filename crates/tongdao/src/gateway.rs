@@ -102,6 +102,22 @@ impl Gateway {
             platform.webhook_signal().clone(),
             shutdown.subscribe(),
         );
+        platform.metrics().add_source(Box::new({
+            let stats = notifier_stats.clone();
+            move || {
+                let c = stats.snapshot();
+                [
+                    ("tongdao_webhook_events_delivered_total", "Webhook events an endpoint took.", c.delivered),
+                    ("tongdao_webhook_requests_total", "Webhook requests answered 2xx.", c.batches),
+                    ("tongdao_webhook_failures_total", "Webhook calls that failed (retried later).", c.failures),
+                    ("tongdao_webhook_events_dropped_total", "Webhook events given up after 24 hours.", c.dropped),
+                    ("tongdao_webhook_refused_total", "Calls refused by the callback policy.", c.ssrf_refused),
+                ]
+                .iter()
+                .map(|(name, help, value)| format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"))
+                .collect()
+            }
+        }));
         let sweeper = tokio::spawn(sweep_loop(
             platform.clone(),
             Duration::from_millis(config.sweep_interval_ms.max(10)),

@@ -229,6 +229,12 @@ async fn status_changes_reach_the_callback_url_signed() {
     }
     assert!(counts.events.load(Ordering::Relaxed) >= 2, "submitted and delivered");
     assert_eq!(counts.bad_signatures.load(Ordering::Relaxed), 0, "every callback verifies");
+    let (_, metrics) = gw.request(None, Method::GET, "/metrics", None).await;
+    let delivered = metrics
+        .as_str()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("tongdao_webhook_events_delivered_total ")))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(delivered >= Some(2), "/metrics counts the callbacks: {delivered:?}");
 
     // After a rotation the old secret no longer verifies: the sink (holding the old one)
     // refuses the next callbacks.
