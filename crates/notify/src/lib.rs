@@ -36,8 +36,8 @@
 //! - **Bounded.** Batches (`max_batch`), workers (`concurrency`), each call (`timeout`,
 //!   also bounding the DNS lookup), response bytes read; no queue in memory.
 //!
-//! Plain HTTP/1 only for now: the client is built without TLS, so an `https` endpoint fails
-//! (and backs off) until a TLS feature is enabled.
+//! HTTP/1 over plain TCP or TLS (rustls, with the web PKI's root certificates): an `https`
+//! endpoint must present a certificate a public CA issued.
 //!
 //! # Must never
 //! Block the accept path: this crate only reads the outbox and writes delivery results
