@@ -119,6 +119,8 @@ pub struct SimStats {
     pub sessions_bound: AtomicU64,
     /// Sessions closed by a drop (scripted or on demand).
     pub drops: AtomicU64,
+    /// Sessions the ESME ended with unbind.
+    pub unbinds: AtomicU64,
 }
 
 /// The counters at one moment, as `GET /stats` shows them.
@@ -132,6 +134,7 @@ pub struct StatsSnapshot {
     pub mo: u64,
     pub sessions_bound: u64,
     pub drops: u64,
+    pub unbinds: u64,
 }
 
 impl SimStats {
@@ -146,6 +149,7 @@ impl SimStats {
             mo: load(&self.mo),
             sessions_bound: load(&self.sessions_bound),
             drops: load(&self.drops),
+            unbinds: load(&self.unbinds),
         }
     }
 }

@@ -177,10 +177,13 @@ impl Session {
             Pdu::BindReceiver(bind) => self.bind(BindKind::Receiver, bind, sequence).await,
             Pdu::BindTransceiver(bind) => self.bind(BindKind::Transceiver, bind, sequence).await,
             Pdu::EnquireLink => self.reply(status::ESME_ROK, sequence, Pdu::EnquireLinkResp).await,
-            Pdu::Unbind => match self.reply(status::ESME_ROK, sequence, Pdu::UnbindResp).await {
-                Flow::Go => Flow::End(End::Graceful),
-                ended => ended,
-            },
+            Pdu::Unbind => {
+                self.sim.stats.unbinds.fetch_add(1, Ordering::Relaxed);
+                match self.reply(status::ESME_ROK, sequence, Pdu::UnbindResp).await {
+                    Flow::Go => Flow::End(End::Graceful),
+                    ended => ended,
+                }
+            }
             Pdu::SubmitSm(sm) => self.submit(sm, sequence).await,
             // Responses to what we sent, and PDUs an MC does not expect, need no answer here.
             Pdu::DeliverSmResp(_) | Pdu::EnquireLinkResp | Pdu::GenericNack | Pdu::UnbindResp => Flow::Go,

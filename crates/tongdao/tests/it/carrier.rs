@@ -407,3 +407,20 @@ async fn routing_follows_destinations_and_priority_and_fails_over_when_a_carrier
     assert_eq!(by_name("backup")["counters"]["accepted"], 1, "{carriers}");
     assert_eq!(by_name("cucc")["counters"]["accepted"], 1, "{carriers}");
 }
+
+#[tokio::test]
+async fn shutdown_unbinds_every_link_cleanly() {
+    let mut gw = TestGateway::spawn_with_simulator(|c| {
+        c.simulator.bind_mode = tongdao_carrier::BindModes::TransmitterReceiver;
+    })
+    .await;
+    let stats = gw.simulator().stats().clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gw.simulator().sessions() < 2 {
+        assert!(std::time::Instant::now() < deadline, "both binds up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.stop().await;
+    assert_eq!(stats.unbinds.load(Ordering::Relaxed), 2, "the transmitter and the receiver unbound");
+    assert_eq!(stats.drops.load(Ordering::Relaxed), 0);
+}
