@@ -187,10 +187,6 @@ impl CarrierSide {
         &self.directory.progress
     }
 
-    pub fn router(&self) -> &Router {
-        &self.directory.router
-    }
-
     /// Stops dispatching, unbinds every link, and writes the progress still held.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);

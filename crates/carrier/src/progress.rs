@@ -126,7 +126,7 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<P
 /// group commits again and again, anybody else's writes); an item refused on its own is
 /// logged, counted and let go.
 async fn record(store: &dyn Store, items: Vec<Item>, stats: &ProgressStats) {
-    let batch: Vec<Progress> = items.iter().map(|i| i.progress.clone()).collect();
+    let (batch, acks): (Vec<Progress>, Vec<Option<Ack>>) = items.into_iter().map(|i| (i.progress, i.ack)).unzip();
     let results = match write_retrying(store, &batch, stats).await {
         Written::Done(results) => results,
         Written::Closed => return,
@@ -159,9 +159,7 @@ async fn record(store: &dyn Store, items: Vec<Item>, stats: &ProgressStats) {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    for item in items {
-        if let Some(ack) = item.ack {
-            ack.send().await;
-        }
+    for ack in acks.into_iter().flatten() {
+        ack.send().await;
     }
 }

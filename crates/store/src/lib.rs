@@ -26,7 +26,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use tongdao_domain::agreement::{Agreement, AgreementChange};
-use tongdao_domain::{MessageStatus, Money, Rejection, Tariff};
+use tongdao_domain::{Money, Rejection, Tariff};
 
 pub use model::*;
 
@@ -182,8 +182,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn outbox_depth(&self) -> StoreResult<u64>;
 
     // Monitoring and benchmarks
-    /// How many of the customer's messages are in each status.
-    async fn count_by_status(&self, customer_id: &str) -> StoreResult<Vec<(MessageStatus, u64)>>;
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>>;
 }

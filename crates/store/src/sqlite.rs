@@ -1346,19 +1346,16 @@ impl Store for SqliteStore {
             let message = find_message(conn, &customer_id, &id)?;
             // The message row holds its first event and, on the usual path, the submit and
             // the final status from receipts; message_events holds every other change.
-            type Row3 = (String, i64, Option<i64>, Option<String>, Option<String>);
-            let (first, created_at, submitted_at, link, ids): Row3 = conn
+            type Events = (String, i64, Option<i64>, Option<String>, Option<String>);
+            type Done = (Option<i64>, Option<String>, Option<String>);
+            let ((first, created_at, submitted_at, link, ids), done): (Events, Done) = conn
                 .prepare_cached(
-                    "SELECT first_status, created_at, submitted_at, link, carrier_message_ids FROM messages \
-                     WHERE customer_id = ?1 AND id = ?2",
+                    "SELECT first_status, created_at, submitted_at, link, carrier_message_ids, done_at, \
+                     done_carrier_message_id, done_error FROM messages WHERE customer_id = ?1 AND id = ?2",
                 )?
-                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-            let done: (Option<i64>, Option<String>, Option<String>) = conn
-                .prepare_cached(
-                    "SELECT done_at, done_carrier_message_id, done_error FROM messages \
-                     WHERE customer_id = ?1 AND id = ?2",
-                )?
-                .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                .query_row([&customer_id, &id], |r| {
+                    Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), (r.get(5)?, r.get(6)?, r.get(7)?)))
+                })?;
             let accepted = MessageEvent {
                 status: MessageStatus::parse(&first).ok_or_else(|| conversion_error(0, "bad status"))?,
                 at: created_at,
@@ -1573,37 +1570,21 @@ impl Store for SqliteStore {
         self.read(carrier::outbox_depth).await
     }
 
-    async fn count_by_status(&self, customer_id: &str) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        let customer_id = customer_id.to_owned();
-        self.read(move |conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT status, COUNT(*) FROM messages WHERE customer_id = ?1 GROUP BY status")?;
-            let rows = statement.query_map([&customer_id], |r| {
-                let status: String = r.get(0)?;
-                let status = MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?;
-                Ok((status, r.get::<_, i64>(1)? as u64))
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
         let customer_id = customer_id.to_owned();
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT m.status, m.created_at, m.submitted_at, \
-                 CASE WHEN m.status IN ('delivered', 'undeliverable', 'expired', 'rejected', 'unknown', 'failed', \
-                 'cancelled') THEN m.updated_at END \
-                 FROM messages m WHERE m.customer_id = ?1 ORDER BY m.id DESC LIMIT ?2",
+                "SELECT status, created_at, submitted_at, updated_at FROM messages \
+                 WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = statement.query_map(params![customer_id, limit], |r| {
                 let status: String = r.get(0)?;
+                let status = MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?;
                 Ok(MessageTiming {
-                    status: MessageStatus::parse(&status).ok_or_else(|| conversion_error(0, "bad status"))?,
+                    status,
                     accepted_at: r.get(1)?,
                     submitted_at: r.get(2)?,
-                    final_at: r.get(3)?,
+                    final_at: status.is_final().then(|| r.get(3)).transpose()?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

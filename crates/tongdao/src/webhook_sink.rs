@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use tokio::sync::watch;
-use tongdao_domain::{Clock, SystemClock};
+use tongdao_domain::{Clock, MessageStatus, SystemClock};
 use tongdao_notify::signature::{DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, verify};
 
 /// What a sink has seen.
@@ -34,8 +34,6 @@ struct Sink {
     clock: Arc<dyn Clock>,
 }
 
-const FINAL: [&str; 7] = ["delivered", "undeliverable", "expired", "rejected", "unknown", "failed", "cancelled"];
-
 async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
     sink.counts.requests.fetch_add(1, Ordering::Relaxed);
     let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -53,8 +51,8 @@ async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> S
     let events = batch.get("events").and_then(|e| e.as_array()).cloned().unwrap_or_default();
     for event in &events {
         sink.counts.events.fetch_add(1, Ordering::Relaxed);
-        let status = event.get("status").and_then(|s| s.as_str()).unwrap_or("");
-        if FINAL.contains(&status) {
+        let status = event.get("status").and_then(|s| s.as_str()).and_then(MessageStatus::parse);
+        if status.is_some_and(MessageStatus::is_final) {
             sink.counts.final_statuses.fetch_add(1, Ordering::Relaxed);
         }
         if event.get("type").and_then(|t| t.as_str()) == Some("inbound.message") {

@@ -71,6 +71,11 @@ struct Log {
     unanswered: BTreeSet<String>,
 }
 
+/// GET a JSON answer with a bearer credential.
+async fn get_json(client: &reqwest::Client, url: String, bearer: &str) -> Value {
+    client.get(url).bearer_auth(bearer).send().await.expect("sent").json().await.expect("json")
+}
+
 async fn send(
     client: &reqwest::Client,
     base: &str,
@@ -156,10 +161,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_message_and_charges_none_twice(
     }
 
     // The books: one charge per acknowledged message, nothing else; balance = sum of entries.
-    let admin_get = |path: String| {
-        let request = client.get(format!("{}/admin/v1{path}", server.base)).bearer_auth(&operator);
-        async move { request.send().await.expect("sent").json::<Value>().await.expect("json") }
-    };
+    let admin_get = |path: String| get_json(&client, format!("{}/admin/v1{path}", server.base), &operator);
     let mut entries: Vec<Value> = Vec::new();
     let mut after = 0;
     loop {
@@ -229,15 +231,7 @@ async fn kill_9_with_messages_in_flight_to_the_carrier_loses_none() {
     assert_eq!(ids.len(), 40);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let carriers: Value = client
-            .get(format!("{}/admin/v1/carriers", server.base))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .expect("carriers")
-            .json()
-            .await
-            .expect("json");
+        let carriers: Value = get_json(&client, format!("{}/admin/v1/carriers", server.base), &operator).await;
         if carriers["carriers"][0]["window_in_use"].as_u64() == Some(40) {
             break;
         }
@@ -250,15 +244,7 @@ async fn kill_9_with_messages_in_flight_to_the_carrier_loses_none() {
     let deadline = Instant::now() + Duration::from_secs(20);
     for id in &ids {
         loop {
-            let message: Value = client
-                .get(format!("{}/v1/messages/{id}", server.base))
-                .bearer_auth(&api_key)
-                .send()
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
+            let message: Value = get_json(&client, format!("{}/v1/messages/{id}", server.base), &api_key).await;
             if message["status"] == "delivered" {
                 break;
             }
@@ -274,15 +260,7 @@ async fn kill_9_with_messages_in_flight_to_the_carrier_loses_none() {
         .and_then(|v| v.trim().parse().ok())
         .expect("the resubmission metric");
     assert_eq!(resubmitted, 40, "each message in flight at the kill went out again, and was counted");
-    let balance: Value = client
-        .get(format!("{}/admin/v1/customers/demo/balance", server.base))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .expect("balance")
-        .json()
-        .await
-        .expect("json");
+    let balance: Value = get_json(&client, format!("{}/admin/v1/customers/demo/balance", server.base), &operator).await;
     assert_eq!(balance["consistent"], json!(true), "{balance}");
     let expected = 100_0000 - 450 * 40; // charged once each, in steps of ¥0.0001
     assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
@@ -308,15 +286,7 @@ async fn the_demo_delivers_a_message_within_a_second() {
     let body: Value = response.json().await.expect("json");
     let id = body["messages"][0]["id"].as_str().expect("id").to_owned();
     loop {
-        let message: Value = client
-            .get(format!("{}/v1/messages/{id}", server.base))
-            .bearer_auth(&api_key)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let message: Value = get_json(&client, format!("{}/v1/messages/{id}", server.base), &api_key).await;
         if message["status"] == "delivered" {
             break;
         }

@@ -103,9 +103,10 @@ impl TestGateway {
 
     /// Polls until the message has a final status; returns it.
     pub async fn wait_final(&self, sender: &Sender, id: &str) -> Value {
-        const FINAL: [&str; 7] =
-            ["delivered", "undeliverable", "expired", "rejected", "unknown", "failed", "cancelled"];
-        self.wait_message(sender, id, |m| m["status"].as_str().is_some_and(|s| FINAL.contains(&s))).await
+        let is_final = |m: &Value| {
+            m["status"].as_str().and_then(tongdao_domain::MessageStatus::parse).is_some_and(|s| s.is_final())
+        };
+        self.wait_message(sender, id, is_final).await
     }
 
     /// Sends one message and returns its id.
