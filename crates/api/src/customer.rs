@@ -156,6 +156,8 @@ impl SendRequest {
             send_at: time_field("send_at", self.send_at)?,
             valid_until: time_field("valid_until", self.valid_until)?,
             partial: self.partial,
+            concat: None,
+            receipt: Default::default(),
         })
     }
 }

@@ -120,10 +120,16 @@ impl Dispatcher {
                 }
                 continue;
             };
-            if let Err(e) = this.store.mark_dispatched(last).await {
-                tracing::warn!(error = %e, "cannot record the dispatch mark; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+            let mut batch = batch;
+            match this.store.mark_dispatched(cursor, last, batch.len()).await {
+                Ok(None) => {}
+                // Some were cancelled or expired between the read and the mark.
+                Ok(Some(still_queued)) => batch.retain(|m| still_queued.contains(&m.id)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record the dispatch mark; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
             }
             cursor = last;
             let partial = batch.len() < room as usize;
@@ -186,7 +192,7 @@ impl Dispatcher {
                 continue;
             };
             if carrier.is_none() {
-                pdus = encode::submits(&c.config, &m.recipient, m.sender.as_deref(), &m.text, reference);
+                pdus = encode::submits(&c.config, &m.recipient, m.sender.as_deref(), &m.text, reference, m.concat);
                 if pdus.is_empty() {
                     let progress = self.failed(&m, Some(&c), 0, 0, "the text cannot be encoded", now);
                     self.progress.record(progress).await;

@@ -134,8 +134,11 @@ impl CarrierSide {
         let store = platform.store().clone();
         let clock = platform.clock().clone();
         let progress_stats = Arc::new(ProgressStats::default());
-        let (progress, progress_writer) =
-            ProgressSink::start(store.clone(), progress_stats.clone(), platform.webhook_signal().clone());
+        let (progress, progress_writer) = ProgressSink::start(
+            store.clone(),
+            progress_stats.clone(),
+            vec![platform.webhook_signal().clone(), platform.deliveries_signal().clone()],
+        );
         let mut tasks = Vec::new();
         let mut links = Vec::new();
         for config in carriers {

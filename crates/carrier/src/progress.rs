@@ -77,11 +77,12 @@ pub struct ProgressSink {
 
 impl ProgressSink {
     /// Starts the writer; it stops when every sink is dropped, after writing what it holds.
-    /// `written` is notified after each batch (webhook events may be waiting).
+    /// Each of `written` is notified after each batch (webhook events and SMPP receipts may
+    /// be waiting).
     pub fn start(
         store: Arc<dyn Store>,
         stats: Arc<ProgressStats>,
-        written: Arc<Notify>,
+        written: Vec<Arc<Notify>>,
     ) -> (ProgressSink, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         (ProgressSink { tx }, tokio::spawn(write(store, rx, stats, written)))
@@ -97,7 +98,12 @@ impl ProgressSink {
     }
 }
 
-async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<ProgressStats>, written: Arc<Notify>) {
+async fn write(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Item>,
+    stats: Arc<ProgressStats>,
+    written: Vec<Arc<Notify>>,
+) {
     // Several batches may be in the store at once: each waits for its commit and fsync, and
     // the next is already being gathered and handed over (the store's group commit takes
     // them together). Order between batches does not matter to the store: a receipt
@@ -113,7 +119,7 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>, stats: Arc<P
         let (store, stats, written) = (store.clone(), stats.clone(), written.clone());
         tasks.spawn(async move {
             record(&*store, items, &stats).await;
-            written.notify_one();
+            written.iter().for_each(|signal| signal.notify_one());
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}

@@ -33,7 +33,7 @@ pub mod text;
 
 pub use agreement::{Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ScopePolicy};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use message::MessageStatus;
+pub use message::{ConcatPart, MessageStatus, ReceiptRequest};
 pub use money::Money;
 pub use msisdn::Msisdn;
 pub use numbering::{Carrier, NumberingPlan};

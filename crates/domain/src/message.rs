@@ -63,6 +63,59 @@ impl std::fmt::Display for MessageStatus {
     }
 }
 
+/// One part of a long message its sender split itself (SMPP: a concatenation UDH or the SAR
+/// TLVs). Such a message is one segment and goes out to the carrier as that same part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ConcatPart {
+    pub reference: u16,
+    pub total: u8,
+    /// 1-based.
+    pub seq: u8,
+}
+
+/// Which delivery receipts an SMPP sender asked for (`registered_delivery & 3`). Messages from
+/// HTTP ask for none: they report by webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptRequest {
+    #[default]
+    None,
+    /// A receipt on the final status, whatever it is.
+    Final,
+    /// A receipt only when the message was not delivered.
+    Failure,
+}
+
+impl ReceiptRequest {
+    /// From SMPP's registered_delivery (bits 0-1; 3 is reserved and read as none).
+    pub fn from_registered_delivery(value: u8) -> ReceiptRequest {
+        match value & 0x03 {
+            1 => ReceiptRequest::Final,
+            2 => ReceiptRequest::Failure,
+            _ => ReceiptRequest::None,
+        }
+    }
+    /// As stored: 0, 1 or 2.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            ReceiptRequest::None => 0,
+            ReceiptRequest::Final => 1,
+            ReceiptRequest::Failure => 2,
+        }
+    }
+    pub fn from_u8(value: u8) -> ReceiptRequest {
+        Self::from_registered_delivery(value)
+    }
+    /// Whether reaching `status` produces a receipt.
+    pub fn wants(self, status: MessageStatus) -> bool {
+        match self {
+            ReceiptRequest::None => false,
+            ReceiptRequest::Final => status.is_final(),
+            ReceiptRequest::Failure => status.is_final() && status != MessageStatus::Delivered,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +126,17 @@ mod tests {
             assert_eq!(MessageStatus::parse(status.as_str()), Some(*status));
         }
         assert_eq!(MessageStatus::parse("Queued"), None);
+    }
+
+    #[test]
+    fn receipts_follow_registered_delivery() {
+        let failure = ReceiptRequest::from_registered_delivery(0x12);
+        assert_eq!(failure, ReceiptRequest::Failure);
+        assert!(failure.wants(MessageStatus::Undeliverable) && !failure.wants(MessageStatus::Delivered));
+        let all = ReceiptRequest::from_registered_delivery(1);
+        assert!(all.wants(MessageStatus::Delivered) && !all.wants(MessageStatus::Submitted));
+        assert!(!ReceiptRequest::from_registered_delivery(3).wants(MessageStatus::Failed));
+        assert_eq!(ReceiptRequest::from_u8(all.as_u8()), all);
         assert!(MessageStatus::Expired.is_final() && !MessageStatus::Scheduled.is_final());
     }
 }

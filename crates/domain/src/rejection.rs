@@ -47,7 +47,7 @@ codes! {
     MethodNotAllowed => "method_not_allowed", 405, 0x03, "the resource does not support this method";
     Conflict => "conflict", 409, 0x45, "the resource already exists or is in another state";
     IdempotencyConflict => "idempotency_conflict", 409, 0x45, "the Idempotency-Key was used with another body";
-    MessageNotCancellable => "message_not_cancellable", 409, 0x11, "only a scheduled message can be cancelled";
+    MessageNotCancellable => "message_not_cancellable", 409, 0x11, "only a message not yet handed to a carrier can be cancelled";
     CallbackUrlRefused => "callback_url_refused", 400, 0xC1, "a callback URL must be http(s) and, unless the operator allows it, not private or loopback";
     PayloadTooLarge => "payload_too_large", 413, 0x01, "the request body is over the limit";
     UnsupportedMediaType => "unsupported_media_type", 415, 0xC1, "send Content-Type: application/json";

@@ -72,6 +72,8 @@ async fn failed_messages(store: &SqliteStore, customer_id: &str, count: usize, a
             send_at: None,
             valid_until: None,
             charge_on: tongdao_domain::agreement::ChargeOn::Submit,
+            concat: None,
+            receipt: Default::default(),
         })
         .collect();
     store

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use tongdao_domain::message::{
     MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS, MAX_TEXT_BYTES, MAX_VALIDITY_MS,
 };
-use tongdao_domain::{ErrorCode, MessageStatus, Money, Msisdn, Rejection, Text};
+use tongdao_domain::{ConcatPart, ErrorCode, MessageStatus, Money, Msisdn, ReceiptRequest, Rejection, Text};
 use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage};
 
 use crate::cache::Profile;
@@ -31,6 +31,16 @@ pub struct Submission {
     pub valid_until: Option<i64>,
     /// Accept the valid recipients and report the others, instead of all-or-nothing.
     pub partial: bool,
+    /// SMPP: one part of a long message its sender split; billed and sent as one segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concat: Option<ConcatPart>,
+    /// SMPP: the delivery receipts to send back on the customer's binds.
+    #[serde(skip_serializing_if = "is_no_receipt")]
+    pub receipt: ReceiptRequest,
+}
+
+fn is_no_receipt(receipt: &ReceiptRequest) -> bool {
+    *receipt == ReceiptRequest::None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -187,6 +197,76 @@ impl Platform {
         }
     }
 
+    /// Accepts independent submissions of one customer in one store job (an SMPP edge's
+    /// submit_sm PDUs read together): each is stored or refused on its own, with no
+    /// idempotency keys. `Ok` means on disk, as for [`Platform::accept`].
+    pub async fn accept_many(
+        &self,
+        customer_id: &str,
+        submissions: Vec<Submission>,
+    ) -> Vec<Result<AcceptResponse, Rejection>> {
+        let now = self.now_ms();
+        let mut results: Vec<Result<AcceptResponse, Rejection>> = Vec::with_capacity(submissions.len());
+        let mut batches = Vec::new();
+        let mut slots = Vec::new();
+        for submission in &submissions {
+            let priced = match self.price(customer_id, submission, now).await {
+                Ok(priced) => priced,
+                Err(rejection) => {
+                    results.push(Err(rejection));
+                    continue;
+                }
+            };
+            match response(&priced, submission.partial) {
+                Ok(answer) => {
+                    slots.push(results.len());
+                    results.push(Ok(answer));
+                    batches.push(AcceptBatch {
+                        customer_id: customer_id.to_owned(),
+                        messages: priced.messages.into_iter().map(|(_, stored)| stored).collect(),
+                        idempotency: None,
+                        now_ms: now,
+                    });
+                }
+                Err(rejection) => results.push(Err(rejection)),
+            }
+        }
+        if !batches.is_empty() {
+            match self.store().accept_many(batches).await {
+                Ok(outcomes) => {
+                    for (slot, outcome) in slots.iter().zip(outcomes) {
+                        if let Err(error) = outcome {
+                            results[*slot] = Err(rejection_from_store(error));
+                        }
+                    }
+                }
+                Err(error) => {
+                    let rejection = rejection_from_store(error);
+                    for slot in &slots {
+                        results[*slot] = Err(rejection.clone());
+                    }
+                }
+            }
+        }
+        let metrics = self.metrics();
+        let mut queued = false;
+        for result in &results {
+            match result {
+                Err(rejection) => metrics.reject(rejection.code),
+                Ok(response) => {
+                    queued |= response.messages.iter().any(|m| m.status == MessageStatus::Queued);
+                    metrics.accepted_requests.fetch_add(1, Ordering::Relaxed);
+                    metrics.accepted_messages.fetch_add(response.messages.len() as u64, Ordering::Relaxed);
+                    metrics.charged_micros.fetch_add(response.total_price.micros().max(0) as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        if queued {
+            self.dispatch_signal().notify_one();
+        }
+        results
+    }
+
     async fn price(&self, customer_id: &str, s: &Submission, now: i64) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
         if let Some(url) = &s.callback_url {
@@ -198,8 +278,33 @@ impl Platform {
             return Err(Rejection::field(ErrorCode::TextTooLong, "text", "text is over 64 KiB"));
         }
         let text = Text::parse(&s.text).map_err(|_| Rejection::invalid("text", "text must not be empty"))?;
-        let segments = text.segments();
         let max = agreement.terms.max_segments;
+        let segments = match s.concat {
+            // A part its sender cut must go out as it is: one segment with room for the header.
+            Some(part) => {
+                if text.units() > text.encoding().part_limit() {
+                    return Err(Rejection::field(
+                        ErrorCode::TextTooLong,
+                        "text",
+                        format!(
+                            "part {} of {} does not fit one segment in {}",
+                            part.seq,
+                            part.total,
+                            text.encoding().as_str()
+                        ),
+                    ));
+                }
+                if u32::from(part.total) > max {
+                    return Err(Rejection::field(
+                        ErrorCode::TextTooLong,
+                        "text",
+                        format!("the message has {} parts; the agreement allows at most {max}", part.total),
+                    ));
+                }
+                1
+            }
+            None => text.segments(),
+        };
         if segments > max {
             return Err(Rejection::field(
                 ErrorCode::TextTooLong,
@@ -241,6 +346,8 @@ impl Platform {
                         send_at: s.send_at.filter(|at| *at > now),
                         valid_until: s.valid_until,
                         charge_on: agreement.terms.charge_on,
+                        concat: s.concat,
+                        receipt: s.receipt,
                     };
                     priced.messages.push((shown, stored));
                 }

@@ -11,6 +11,7 @@
 //! - [`operations`]: what the operator does (customers, agreements, tariffs, money, keys);
 //! - [`carriers`]: what the operator sees of the carrier links;
 //! - [`account`]: webhook settings, numbers that route replies, inbound messages;
+//! - [`smpp`]: SMPP credentials and checking binds;
 //! - [`credentials`]: API keys and operator tokens: generation and hashing;
 //! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
 //! - [`metrics`]: counters the edges render.
@@ -25,6 +26,7 @@ pub mod carriers;
 pub mod credentials;
 pub mod metrics;
 pub mod operations;
+pub mod smpp;
 
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ struct Inner {
     dispatch: Arc<Notify>,
     /// Woken when webhook events may be waiting in the outbox.
     webhooks: Arc<Notify>,
+    /// Woken when receipts may be waiting for customers' SMPP binds.
+    deliveries: Arc<Notify>,
     carriers: std::sync::OnceLock<Arc<dyn carriers::CarrierDirectory>>,
 }
 
@@ -77,6 +81,7 @@ impl Platform {
                 callback_policy,
                 dispatch: Arc::new(Notify::new()),
                 webhooks: Arc::new(Notify::new()),
+                deliveries: Arc::new(Notify::new()),
                 carriers: std::sync::OnceLock::new(),
             }),
         }
@@ -91,6 +96,10 @@ impl Platform {
     /// Notified when status changes (and so webhook events) have been written.
     pub fn webhook_signal(&self) -> &Arc<Notify> {
         &self.inner.webhooks
+    }
+    /// Notified when receipts for SMPP binds may have been written.
+    pub fn deliveries_signal(&self) -> &Arc<Notify> {
+        &self.inner.deliveries
     }
     /// Notified whenever messages become `queued`.
     pub fn dispatch_signal(&self) -> &Arc<Notify> {
@@ -130,7 +139,7 @@ pub fn rejection_from_store(error: StoreError) -> Rejection {
         ),
         StoreError::NotCancellable(status) => Rejection::new(
             ErrorCode::MessageNotCancellable,
-            format!("only a scheduled message can be cancelled; this one is {status}"),
+            format!("only a message not yet handed to a carrier can be cancelled; this one is {status}"),
         ),
         StoreError::Refused(rejection) => rejection,
         StoreError::Closed => Rejection::new(ErrorCode::Unavailable, "the server is shutting down; retry"),

@@ -40,7 +40,7 @@ pub enum StoreError {
     InsufficientBalance { balance: Money, needed: Money },
     #[error("the idempotency key was used with another request")]
     IdempotencyConflict,
-    #[error("only a scheduled message can be cancelled; this one is {0}")]
+    #[error("only a message not yet handed to a carrier can be cancelled; this one is {0}")]
     NotCancellable(String),
     /// A domain rule refused the change (agreement lifecycle).
     #[error("{0}")]
@@ -109,9 +109,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores messages, their charges and events, and the idempotency record, in one
     /// transaction; refused whole if the balance cannot pay every message.
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome>;
+    /// Several independent [`Store::accept`]s in one job (the SMPP edge's submit_sm of one
+    /// read): each is stored or refused on its own; `Err` only when none could be.
+    async fn accept_many(&self, batches: Vec<AcceptBatch>) -> StoreResult<Vec<StoreResult<AcceptOutcome>>>;
     async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)>;
     async fn list_messages(&self, customer_id: &str, filter: MessageFilter) -> StoreResult<Vec<StoredMessage>>;
-    /// Cancels a scheduled message and refunds it.
+    /// Cancels a scheduled message, or a queued one the dispatcher has not taken, and
+    /// refunds it.
     async fn cancel_message(&self, customer_id: &str, id: &str, now_ms: i64) -> StoreResult<StoredMessage>;
     /// Moves due scheduled messages to `queued`, expires (with refund) those past
     /// `valid_until`, and forgets idempotency keys older than 24 hours; at most `limit` of
@@ -121,9 +125,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Dispatch (the messages table is the queue)
     /// Queued messages after `after_seq` in queue order, at most `limit`.
     async fn queued_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<QueuedMessage>>;
-    /// Records that every queued message up to `queue_seq` may be handed to a carrier from
-    /// now on; after a restart those still queued count as possible resubmissions.
-    async fn mark_dispatched(&self, queue_seq: i64) -> StoreResult<()>;
+    /// Records that every queued message in `(after_seq, queue_seq]` may be handed to a carrier
+    /// from now on; after a restart those still queued count as possible resubmissions. A
+    /// message cancelled or expired since it was read must not go out: when fewer than
+    /// `read` of that range are still queued, returns the ids that are.
+    async fn mark_dispatched(&self, after_seq: i64, queue_seq: i64, read: usize) -> StoreResult<Option<Vec<String>>>;
     /// Records submits, failures and receipts in one transaction, in order: status changes
     /// with their events, settlement of final statuses per `charge_on`, webhook events.
     async fn record_progress(&self, progress: Vec<Progress>) -> StoreResult<Vec<Recorded>>;
@@ -180,6 +186,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<u64>;
     /// Events waiting in the outbox.
     async fn outbox_depth(&self) -> StoreResult<u64>;
+
+    // SMPP credentials and the deliveries (receipts, MO) for customers' binds
+    /// Refused with `Conflict` when the system_id is taken.
+    async fn create_smpp_account(&self, account: SmppAccount) -> StoreResult<SmppAccount>;
+    /// Replaces password hash, IPs and limits of the customer's account.
+    async fn update_smpp_account(&self, account: SmppAccount) -> StoreResult<SmppAccount>;
+    async fn delete_smpp_account(&self, customer_id: &str, system_id: &str) -> StoreResult<()>;
+    async fn find_smpp_account(&self, system_id: &str) -> StoreResult<Option<SmppAccount>>;
+    async fn list_smpp_accounts(&self, customer_id: &str) -> StoreResult<Vec<SmppAccount>>;
+    /// The customer's waiting deliveries with an id above `after_id`, oldest first.
+    async fn smpp_pending(&self, customer_id: &str, after_id: i64, limit: u32) -> StoreResult<Vec<SmppDelivery>>;
+    /// A bind took these deliveries: they are removed.
+    async fn smpp_delivered(&self, customer_id: &str, ids: Vec<i64>) -> StoreResult<()>;
+    /// Drops deliveries created before `before_ms` (no bind took them in time), at most
+    /// `limit`; returns how many.
+    async fn expire_smpp_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
+    async fn smpp_outbox_depth(&self) -> StoreResult<u64>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

@@ -112,6 +112,10 @@ pub struct NewMessage {
     pub valid_until: Option<i64>,
     /// The agreement's `charge_on` when the message was accepted.
     pub charge_on: tongdao_domain::agreement::ChargeOn,
+    /// A part of a long message its sender split itself (SMPP).
+    pub concat: Option<tongdao_domain::ConcatPart>,
+    /// The SMPP receipts asked for.
+    pub receipt: tongdao_domain::ReceiptRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +234,8 @@ pub struct QueuedMessage {
     pub valid_until: Option<i64>,
     /// Whether this message may already have been handed to a carrier before a restart.
     pub maybe_sent: bool,
+    /// Sent as this part of a long message rather than split here.
+    pub concat: Option<tongdao_domain::ConcatPart>,
 }
 
 /// How a carrier's receipt (or our submit) ended for one part.
@@ -377,4 +383,51 @@ pub struct MessageTiming {
     pub accepted_at: i64,
     pub submitted_at: Option<i64>,
     pub final_at: Option<i64>,
+}
+
+/// SMPP credentials of a customer (one customer may have several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppAccount {
+    pub system_id: String,
+    pub customer_id: String,
+    /// argon2id PHC string; the password itself is never stored.
+    pub password_hash: String,
+    /// IPs or CIDR blocks a bind may come from; empty means any.
+    pub allowed_ips: Vec<String>,
+    pub max_binds: u32,
+    /// submit_sm per second over all binds; 0 means no limit.
+    pub tps: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A receipt or MO waiting for one of the customer's SMPP binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppDelivery {
+    pub id: i64,
+    /// JSON: see the `smpp_outbox` table and `SmppEvent`.
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// What an SMPP outbox row says, as the store writes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SmppEvent {
+    /// A delivery receipt for one of the customer's messages.
+    Receipt {
+        message_id: String,
+        /// The message's recipient: the receipt's source address.
+        from: String,
+        /// The message's sender, if it named one: the receipt's destination address.
+        to: Option<String>,
+        status: tongdao_domain::MessageStatus,
+        submitted_at: i64,
+        done_at: i64,
+        error: Option<String>,
+        /// The first 20 characters of the text.
+        text: String,
+    },
+    /// A reply (MO) routed to the customer.
+    Inbound { inbound_id: String, from: String, to: String, text: String, received_at: i64 },
 }

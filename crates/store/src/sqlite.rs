@@ -22,16 +22,18 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{mpsc, oneshot};
 use tongdao_domain::agreement::{Agreement, AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, date_format};
-use tongdao_domain::{Clock, MessageStatus, Money, SystemClock, Tariff};
+use tongdao_domain::{Clock, MessageStatus, Money, ReceiptRequest, SystemClock, Tariff};
 
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
 mod carrier;
+mod smpp;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, "carrier", include_str!("../migrations/sqlite/0002_carrier.sql")),
+    (3, "smpp", include_str!("../migrations/sqlite/0003_smpp.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -748,16 +750,23 @@ impl<'a> Change<'a> {
 /// What every status UPDATE returns for [`after_change`]: the recipient, the client's
 /// reference, and the URL the change is reported to (the message's, else the customer's).
 const CHANGE_RETURNING: &str = "RETURNING recipient, client_ref, \
-     COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id))";
+     COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id)), \
+     smpp_receipt";
 
 struct Changed {
     recipient: String,
     client_ref: Option<String>,
     url: Option<String>,
+    receipt: ReceiptRequest,
 }
 
 fn changed_row(r: &Row<'_>) -> rusqlite::Result<Changed> {
-    Ok(Changed { recipient: r.get(0)?, client_ref: r.get(1)?, url: r.get(2)? })
+    Ok(Changed {
+        recipient: r.get(0)?,
+        client_ref: r.get(1)?,
+        url: r.get(2)?,
+        receipt: ReceiptRequest::from_u8(r.get(3)?),
+    })
 }
 
 /// Sets a message's status; `Ok(false)` if it is not in `from` (nothing written).
@@ -803,8 +812,12 @@ fn record_event(conn: &Connection, change: &Change<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// The webhook event of a status change, when the message or its customer has a URL.
+/// The webhook event of a status change, when the message or its customer has a URL, and the
+/// SMPP receipt, when its sender asked for one.
 fn notify_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
+    if changed.receipt.wants(change.status) {
+        smpp::enqueue_receipt(conn, change, &changed.recipient)?;
+    }
     if let Some(url) = &changed.url {
         let body = serde_json::json!({
             "id": tongdao_domain::id::new_id("evt"),
@@ -901,8 +914,9 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -
     let mut running = balance;
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
-         first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17)",
+         first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
+         smpp_receipt, concat_ref, concat_total, concat_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?;
     for m in &batch.messages {
         let seq = (m.status == MessageStatus::Queued).then(|| queue_seq.fetch_add(1, Ordering::Relaxed));
@@ -924,6 +938,10 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -
             batch.now_ms,
             charge_str(m.charge_on),
             seq,
+            m.receipt.as_u8(),
+            m.concat.map(|c| c.reference),
+            m.concat.map(|c| c.total),
+            m.concat.map(|c| c.seq),
         ])?;
         running -= m.price.micros();
         append_ledger(
@@ -1340,6 +1358,28 @@ impl Store for SqliteStore {
         self.write(move |conn| accept_batch(conn, &batch, &queue_seq)).await
     }
 
+    async fn accept_many(&self, batches: Vec<AcceptBatch>) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
+        let queue_seq = self.queue_seq.clone();
+        self.write(move |conn| {
+            let mut outcomes = Vec::with_capacity(batches.len());
+            for batch in &batches {
+                match accept_batch(conn, batch, &queue_seq) {
+                    // Refusals come before any write of their batch: the others go on.
+                    Err(
+                        refusal @ (StoreError::InsufficientBalance { .. }
+                        | StoreError::IdempotencyConflict
+                        | StoreError::NotFound
+                        | StoreError::Conflict(_)),
+                    ) => outcomes.push(Err(refusal)),
+                    Err(failure) => return Err(failure),
+                    Ok(outcome) => outcomes.push(Ok(outcome)),
+                }
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
     async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)> {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.read(move |conn| {
@@ -1447,15 +1487,24 @@ impl Store for SqliteStore {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.write(move |conn| {
             let message = find_message(conn, &customer_id, &id)?;
-            if message.status != MessageStatus::Scheduled {
+            // A queued message can still be cancelled while the dispatcher has not taken it
+            // (its place is past the dispatch mark): nothing of it can have reached a carrier.
+            let cancellable = match message.status {
+                MessageStatus::Scheduled => true,
+                MessageStatus::Queued => {
+                    let place: Option<i64> = conn
+                        .prepare_cached("SELECT queue_seq FROM messages WHERE customer_id = ?1 AND id = ?2")?
+                        .query_row([&customer_id, &id], |r| r.get(0))?;
+                    let mark = carrier::dispatch_mark(conn)?;
+                    place.is_some_and(|place| place > mark)
+                }
+                _ => false,
+            };
+            if !cancellable {
                 return Err(StoreError::NotCancellable(message.status.as_str().to_owned()));
             }
             refund(conn, &customer_id, &id, message.price.micros(), "cancelled by the customer", now_ms)?;
-            change_status(
-                conn,
-                &Change::new(&customer_id, &id, MessageStatus::Cancelled, now_ms),
-                &[MessageStatus::Scheduled],
-            )?;
+            change_status(conn, &Change::new(&customer_id, &id, MessageStatus::Cancelled, now_ms), &[message.status])?;
             find_message(conn, &customer_id, &id)
         })
         .await
@@ -1471,8 +1520,8 @@ impl Store for SqliteStore {
         self.read(move |conn| carrier::queued_after(conn, after_seq, limit, mark)).await
     }
 
-    async fn mark_dispatched(&self, queue_seq: i64) -> StoreResult<()> {
-        self.write(move |conn| carrier::mark_dispatched(conn, queue_seq)).await
+    async fn mark_dispatched(&self, after_seq: i64, queue_seq: i64, read: usize) -> StoreResult<Option<Vec<String>>> {
+        self.write(move |conn| carrier::mark_dispatched(conn, after_seq, queue_seq, read)).await
     }
 
     async fn record_progress(&self, progress: Vec<Progress>) -> StoreResult<Vec<Recorded>> {
@@ -1568,6 +1617,47 @@ impl Store for SqliteStore {
 
     async fn outbox_depth(&self) -> StoreResult<u64> {
         self.read(carrier::outbox_depth).await
+    }
+
+    async fn create_smpp_account(&self, account: SmppAccount) -> StoreResult<SmppAccount> {
+        self.write(move |conn| smpp::create_account(conn, &account)).await
+    }
+
+    async fn update_smpp_account(&self, account: SmppAccount) -> StoreResult<SmppAccount> {
+        self.write(move |conn| smpp::update_account(conn, &account)).await
+    }
+
+    async fn delete_smpp_account(&self, customer_id: &str, system_id: &str) -> StoreResult<()> {
+        let (customer_id, system_id) = (customer_id.to_owned(), system_id.to_owned());
+        self.write(move |conn| smpp::delete_account(conn, &customer_id, &system_id)).await
+    }
+
+    async fn find_smpp_account(&self, system_id: &str) -> StoreResult<Option<SmppAccount>> {
+        let system_id = system_id.to_owned();
+        self.read(move |conn| smpp::find_account(conn, &system_id)).await
+    }
+
+    async fn list_smpp_accounts(&self, customer_id: &str) -> StoreResult<Vec<SmppAccount>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| smpp::list_accounts(conn, &customer_id)).await
+    }
+
+    async fn smpp_pending(&self, customer_id: &str, after_id: i64, limit: u32) -> StoreResult<Vec<SmppDelivery>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| smpp::pending(conn, &customer_id, after_id, limit)).await
+    }
+
+    async fn smpp_delivered(&self, customer_id: &str, ids: Vec<i64>) -> StoreResult<()> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| smpp::delivered(conn, &customer_id, &ids)).await
+    }
+
+    async fn expire_smpp_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| smpp::expire(conn, before_ms, limit)).await
+    }
+
+    async fn smpp_outbox_depth(&self) -> StoreResult<u64> {
+        self.read(smpp::depth).await
     }
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
@@ -1689,6 +1779,8 @@ mod tests {
                         send_at: None,
                         valid_until: None,
                         charge_on: tongdao_domain::agreement::ChargeOn::Submit,
+                        concat: None,
+                        receipt: Default::default(),
                     };
                     let batch = AcceptBatch {
                         customer_id: "cus_1".into(),
@@ -1770,6 +1862,8 @@ mod tests {
                 send_at: None,
                 valid_until: None,
                 charge_on: tongdao_domain::agreement::ChargeOn::Submit,
+                concat: None,
+                receipt: Default::default(),
             }],
             idempotency: key.map(|key| IdempotencyRecord {
                 key: key.into(),

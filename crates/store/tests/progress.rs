@@ -38,6 +38,8 @@ async fn store_with_message(charge_on: ChargeOn, segments: u32) -> (tempfile::Te
         send_at: None,
         valid_until: None,
         charge_on,
+        concat: None,
+        receipt: Default::default(),
     };
     let batch = AcceptBatch { customer_id: "cus_a".into(), messages: vec![message], idempotency: None, now_ms: 1 };
     store.accept(batch).await.expect("accepted");

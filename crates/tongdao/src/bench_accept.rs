@@ -55,6 +55,8 @@ pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
                     send_at: None,
                     valid_until: None,
                     partial: false,
+                    concat: None,
+                    receipt: Default::default(),
                 };
                 if platform.accept(&customer, submission, None).await.is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);

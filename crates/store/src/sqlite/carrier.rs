@@ -2,8 +2,8 @@
 //! settlement, inbound messages, and the webhook outbox.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tongdao_domain::MessageStatus;
 use tongdao_domain::agreement::ChargeOn;
+use tongdao_domain::{ConcatPart, MessageStatus};
 
 use std::collections::HashMap;
 
@@ -21,13 +21,30 @@ pub(super) fn dispatch_mark(conn: &Connection) -> StoreResult<i64> {
         .unwrap_or(0))
 }
 
-pub(super) fn mark_dispatched(conn: &Connection, queue_seq: i64) -> StoreResult<()> {
+pub(super) fn mark_dispatched(
+    conn: &Connection,
+    after_seq: i64,
+    queue_seq: i64,
+    read: usize,
+) -> StoreResult<Option<Vec<String>>> {
     conn.prepare_cached(
         "INSERT INTO marks (name, value) VALUES (?1, ?2) \
          ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
     )?
     .execute(params![DISPATCH_MARK, queue_seq])?;
-    Ok(())
+    // Cancelling and expiring a queued message both require it to be past the mark, so from
+    // here on none of this range changes under the dispatcher; what changed before is seen now.
+    let queued: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE status = 'queued' AND queue_seq > ?1 AND queue_seq <= ?2")?
+        .query_row([after_seq, queue_seq], |r| r.get(0))?;
+    if queued as usize >= read {
+        return Ok(None);
+    }
+    let ids = conn
+        .prepare_cached("SELECT id FROM messages WHERE status = 'queued' AND queue_seq > ?1 AND queue_seq <= ?2")?
+        .query_map([after_seq, queue_seq], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ids))
 }
 
 pub(super) fn queued_after(
@@ -37,7 +54,8 @@ pub(super) fn queued_after(
     mark_at_open: i64,
 ) -> StoreResult<Vec<QueuedMessage>> {
     let mut statement = conn.prepare_cached(
-        "SELECT queue_seq, id, customer_id, recipient, carrier, sender, text, valid_until FROM messages \
+        "SELECT queue_seq, id, customer_id, recipient, carrier, sender, text, valid_until, concat_ref, concat_total, \
+         concat_seq FROM messages \
          WHERE status = 'queued' AND queue_seq > ?1 ORDER BY queue_seq LIMIT ?2",
     )?;
     let rows = statement.query_map(params![after_seq, limit], |r| {
@@ -52,9 +70,18 @@ pub(super) fn queued_after(
             text: r.get(6)?,
             valid_until: r.get(7)?,
             maybe_sent: queue_seq <= mark_at_open,
+            concat: concat_part(r.get(8)?, r.get(9)?, r.get(10)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn concat_part(reference: Option<i64>, total: Option<i64>, seq: Option<i64>) -> Option<ConcatPart> {
+    Some(ConcatPart {
+        reference: u16::try_from(reference?).ok()?,
+        total: u8::try_from(total?).ok()?,
+        seq: u8::try_from(seq?).ok()?,
+    })
 }
 
 /// A receipt applied together with the submit of its part (both in one batch).
@@ -126,7 +153,7 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
 /// needs.
 const FINAL_RETURNING: &str = "RETURNING recipient, client_ref, \
      COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id)), \
-     price, charge_on, parts_total, parts_accepted, parts_delivered";
+     smpp_receipt, price, charge_on, parts_total, parts_accepted, parts_delivered";
 
 struct Settlement {
     price: i64,
@@ -137,15 +164,15 @@ struct Settlement {
 }
 
 fn final_row(r: &Row<'_>) -> rusqlite::Result<(Changed, Settlement)> {
-    let charge_on: String = r.get(4)?;
+    let charge_on: String = r.get(5)?;
     Ok((
         changed_row(r)?,
         Settlement {
-            price: r.get(3)?,
+            price: r.get(4)?,
             charge_on: if charge_on == "delivery" { ChargeOn::Delivery } else { ChargeOn::Submit },
-            total: r.get(5)?,
-            accepted: r.get(6)?,
-            delivered: r.get(7)?,
+            total: r.get(6)?,
+            accepted: r.get(7)?,
+            delivered: r.get(8)?,
         },
     ))
 }
@@ -497,6 +524,7 @@ pub(super) fn record_inbound(conn: &Connection, inbound: &NewInbound) -> StoreRe
         inbound.received_at
     ])?;
     let Some(customer_id) = owner else { return Ok(None) };
+    super::smpp::enqueue_inbound(conn, &customer_id, inbound)?;
     let url: Option<String> = conn
         .prepare_cached("SELECT webhook_url FROM customers WHERE id = ?1")?
         .query_row([&customer_id], |r| r.get(0))?;
