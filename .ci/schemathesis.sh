@@ -137,7 +137,7 @@ BASE="http://127.0.0.1:$PORT"
 log "starting $BIN on $BASE"
 TONGDAO_SIMULATOR__CONTROL=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn}" \
     "$BIN" serve --demo --data-dir "$TMP/data" --http "127.0.0.1:$PORT" --simulator 127.0.0.1:0 \
-    >"$TMP/server.log" 2>&1 &
+    --smpp 127.0.0.1:0 >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
 ready=""

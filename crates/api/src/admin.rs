@@ -5,11 +5,12 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use serde::Deserialize;
 use serde_json::json;
 use tongdao_domain::agreement::{AgreementChange, AgreementTerms};
 use tongdao_domain::{Money, Rejection, Tariff};
+use tongdao_pipeline::smpp::SmppAccountRequest;
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -36,6 +37,48 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/customers/{customer}/numbers", post(add_number).get(list_numbers))
         .route("/admin/v1/customers/{customer}/numbers/{number}", delete(remove_number))
         .route("/admin/v1/carriers", get(carriers))
+        .route("/admin/v1/customers/{customer}/smpp-accounts", post(create_smpp_account).get(list_smpp_accounts))
+        .route(
+            "/admin/v1/customers/{customer}/smpp-accounts/{system_id}",
+            patch(update_smpp_account).delete(delete_smpp_account),
+        )
+}
+
+async fn create_smpp_account(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path(customer): Path<String>,
+    JsonBody(body): JsonBody<SmppAccountRequest>,
+) -> ApiResult<Response> {
+    let (account, password) = state.platform.create_smpp_account(&customer, body).await?;
+    // The password is shown this once; only its argon2id hash is kept.
+    Ok(created(json!({ "account": account, "password": password })))
+}
+
+async fn list_smpp_accounts(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path(customer): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(json!({ "accounts": state.platform.smpp_accounts(&customer).await? })).into_response())
+}
+
+async fn update_smpp_account(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path((customer, system_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<SmppAccountRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(state.platform.update_smpp_account(&customer, &system_id, body).await?).into_response())
+}
+
+async fn delete_smpp_account(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path((customer, system_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.platform.delete_smpp_account(&customer, &system_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]

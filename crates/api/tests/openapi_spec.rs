@@ -210,6 +210,8 @@ fn routes_in(file: &str, source: &str) -> BTreeSet<(String, String)> {
         assert!(is_punct(tokens.get(i + 3), ','), "{file}: expected , after {path:?}");
         let context = format!("{file} {path}");
         let (methods, end) = method_chain(&tokens, i + 4, &context);
+        // rustfmt leaves a trailing comma when it wraps a long call.
+        let end = if is_punct(tokens.get(end), ',') { end + 1 } else { end };
         assert!(is_punct(tokens.get(end), ')'), "{context}: expected ) after the method router");
         for method in methods {
             assert!(routes.insert((method.clone(), path.clone())), "{context}: {method} registered twice");

@@ -90,7 +90,7 @@ impl Platform {
         };
         let password = match request.password {
             Some(password) => check_password(&password)?,
-            None => random_chars(MAX_PASSWORD),
+            None => generate_password(),
         };
         let now = self.now_ms();
         let account = SmppAccount {
@@ -256,6 +256,11 @@ pub fn ip_allowed(blocks: &[String], peer: IpAddr) -> bool {
             }
             _ => false,
         })
+}
+
+/// A new 8-character password.
+pub fn generate_password() -> String {
+    random_chars(MAX_PASSWORD)
 }
 
 /// Lowercase letters and digits, without the easily confused ones.

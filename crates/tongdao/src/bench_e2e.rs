@@ -75,6 +75,7 @@ pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     let mut config = Config { data_dir: dir.clone(), http: "127.0.0.1:0".parse()?, ..Config::default() };
     config.simulator.listen = "127.0.0.1:0".parse()?;
     config.simulator.control = "127.0.0.1:0".parse()?;
+    config.smpp.listen = "127.0.0.1:0".parse()?;
     config.simulator.receipt_delay_ms = args.receipt_delay_ms;
     config.webhooks.allow_loopback = true;
     if let Ok(batch) = std::env::var("TONGDAO_BENCH_WEBHOOK_BATCH") {

@@ -30,6 +30,7 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     pub simulator: SimulatorConfig,
     pub webhooks: WebhooksConfig,
+    pub smpp: SmppConfig,
     /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
     /// simulator, when it is enabled.
     #[serde(default)]
@@ -49,6 +50,30 @@ pub struct SimulatorConfig {
     pub receipt_delay_ms: u64,
     /// How tongdao's own link to it binds (when no `[[carrier]]` is configured).
     pub bind_mode: tongdao_carrier::BindModes,
+}
+
+/// `[smpp]`: the SMPP listener customers bind to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key: with both set, the listener speaks TLS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Open connections at most, in total and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// deliver_sm (receipts, MO) outstanding on one bind at most.
+    pub window: usize,
+    /// Time a bind has to answer deliver_sm or enquire_link, in ms.
+    pub response_timeout_ms: u64,
+    /// Silence from a bind after which we send enquire_link, in ms.
+    pub enquire_link_interval_ms: u64,
+    /// Silence after which a bind is unbound and closed, in ms.
+    pub idle_timeout_ms: u64,
+    /// Receipts and MO no bind took in this many hours are dropped.
+    pub delivery_expiry_hours: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +147,19 @@ impl Default for Config {
                 max_batch: 250,
                 concurrency: 64,
             },
+            smpp: SmppConfig {
+                enabled: true,
+                listen: SocketAddr::from(([127, 0, 0, 1], 2775)),
+                tls_cert: None,
+                tls_key: None,
+                max_connections: 1000,
+                max_connections_per_ip: 100,
+                window: 64,
+                response_timeout_ms: 10_000,
+                enquire_link_interval_ms: 30_000,
+                idle_timeout_ms: 120_000,
+                delivery_expiry_hours: 72,
+            },
             carrier: Vec::new(),
         }
     }
@@ -147,6 +185,7 @@ const SECTIONS: &[&str] = &[
     "sweep_interval_ms",
     "simulator",
     "webhooks",
+    "smpp",
 ];
 
 impl Config {
@@ -165,6 +204,10 @@ impl Config {
         figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().context("invalid configuration")?;
         config.numbering_plan()?;
+        anyhow::ensure!(
+            config.smpp.tls_cert.is_some() == config.smpp.tls_key.is_some(),
+            "[smpp] tls_cert and tls_key go together"
+        );
         let mut names = std::collections::HashSet::new();
         for carrier in &config.carrier {
             carrier.validate().map_err(|e| anyhow::anyhow!("[[carrier]] {e}"))?;
@@ -192,6 +235,25 @@ impl Config {
         }]
     }
 
+    /// The SMPP listener's settings.
+    pub fn smpp_server(&self) -> tongdao_smpp_server::ServerConfig {
+        let ms = std::time::Duration::from_millis;
+        tongdao_smpp_server::ServerConfig {
+            listen: self.smpp.listen,
+            tls: match (&self.smpp.tls_cert, &self.smpp.tls_key) {
+                (Some(cert), Some(key)) => Some(tongdao_smpp_server::TlsFiles { cert: cert.clone(), key: key.clone() }),
+                _ => None,
+            },
+            max_connections: self.smpp.max_connections.max(1),
+            max_connections_per_ip: self.smpp.max_connections_per_ip.max(1),
+            window: self.smpp.window.max(1),
+            response_timeout: ms(self.smpp.response_timeout_ms.max(1)),
+            enquire_link_interval: ms(self.smpp.enquire_link_interval_ms.max(1)),
+            idle_timeout: ms(self.smpp.idle_timeout_ms.max(1)),
+            ..tongdao_smpp_server::ServerConfig::default()
+        }
+    }
+
     pub fn callback_policy(&self) -> CallbackPolicy {
         CallbackPolicy { allow_loopback: self.webhooks.allow_loopback, allow_private: self.webhooks.allow_private }
     }
@@ -213,6 +275,10 @@ impl Config {
     }
     pub fn demo_key_path(&self) -> PathBuf {
         self.data_dir.join("demo.key")
+    }
+    /// `--demo`'s SMPP credentials: `{"system_id": "…", "password": "…"}`.
+    pub fn demo_smpp_path(&self) -> PathBuf {
+        self.data_dir.join("demo.smpp")
     }
 }
 

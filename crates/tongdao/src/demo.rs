@@ -5,7 +5,8 @@
 //! retention 6 months, cure 15 days, scope `audit`, charge on `submit`), a tariff of
 //! ¥0.0450 per billable segment for every Chinese mobile carrier, a ¥100.0000 top-up
 //! (once: the top-up reference makes it idempotent), and an API key in
-//! `<data-dir>/demo.key` (mode 0600).
+//! `<data-dir>/demo.key` (mode 0600), and SMPP credentials (system_id `demo`) in
+//! `<data-dir>/demo.smpp` as `{"system_id": "…", "password": "…"}` (mode 0600).
 
 use anyhow::anyhow;
 use tongdao_domain::agreement::{AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, cst_date, in_force};
@@ -72,4 +73,46 @@ pub async fn ensure_demo(platform: &Platform, config: &Config) -> anyhow::Result
     let key = platform.create_api_key(&customer.id, "demo").await.map_err(fail)?;
     files::write_secret(&path, &key.secret)?;
     Ok(key.secret)
+}
+
+pub const DEMO_SYSTEM_ID: &str = "demo";
+
+/// The demo customer's SMPP credentials, written to `<data-dir>/demo.smpp`; kept when the
+/// file still holds a password that binds. Returns (system_id, password).
+pub async fn ensure_demo_smpp(platform: &Platform, config: &Config) -> anyhow::Result<(String, String)> {
+    let path = config.demo_smpp_path();
+    let kept: Option<serde_json::Value> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let kept_password = kept.as_ref().and_then(|v| v["password"].as_str()).map(str::to_owned);
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    if let Some(password) = &kept_password
+        && platform.authenticate_smpp(DEMO_SYSTEM_ID, password, loopback).await.is_ok()
+    {
+        return Ok((DEMO_SYSTEM_ID.to_owned(), password.clone()));
+    }
+    let request = tongdao_pipeline::smpp::SmppAccountRequest {
+        system_id: Some(DEMO_SYSTEM_ID.into()),
+        // No limit on the demo: benchmarks and tests bind it at full speed.
+        tps: Some(0),
+        max_binds: Some(8),
+        ..Default::default()
+    };
+    let password = match platform.create_smpp_account(DEMO_CUSTOMER, request).await {
+        Ok((_, password)) => password,
+        // The account exists but the file is gone or stale: give it a new password.
+        Err(r) if r.code == ErrorCode::Conflict => {
+            let password = tongdao_pipeline::smpp::generate_password();
+            let change =
+                tongdao_pipeline::smpp::SmppAccountRequest { password: Some(password.clone()), ..Default::default() };
+            platform.update_smpp_account(DEMO_CUSTOMER, DEMO_SYSTEM_ID, change).await.map_err(fail)?;
+            password
+        }
+        Err(r) => return Err(fail(r)),
+    };
+    let json = serde_json::json!({ "system_id": DEMO_SYSTEM_ID, "password": password });
+    files::write_secret(&path, &json.to_string())?;
+    Ok((DEMO_SYSTEM_ID.to_owned(), password))
 }

@@ -51,6 +51,8 @@ pub struct Gateway {
     /// The built-in simulator's SMPP address, when it runs.
     pub simulator: Option<Simulator>,
     carriers: Option<CarrierSide>,
+    /// The SMPP listener customers bind to, when enabled.
+    pub smpp: Option<SmppEdge>,
     notifier: Option<tokio::task::JoinHandle<()>>,
     pub notifier_stats: Arc<tongdao_notify::NotifyStats>,
     ready: Arc<std::sync::atomic::AtomicBool>,
@@ -88,6 +90,10 @@ impl Gateway {
         let ready = state.ready.clone();
         let router = tongdao_api::router(state.clone());
         let (shutdown, mut stop) = watch::channel(false);
+        let smpp = match config.smpp.enabled {
+            true => Some(SmppEdge::start(config, &platform, shutdown.subscribe()).await?),
+            false => None,
+        };
 
         let (notifier_stats, notifier) = tongdao_notify::start(
             platform.store().clone(),
@@ -140,6 +146,7 @@ impl Gateway {
             platform,
             simulator,
             carriers: Some(carriers),
+            smpp,
             notifier: Some(notifier),
             notifier_stats,
             ready,
@@ -158,6 +165,10 @@ impl Gateway {
     /// request) are dropped; every request that reached the store has been answered by then.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        // SMPP binds first: unbind them, so no submit_sm arrives while the rest stops.
+        if let Some(smpp) = self.smpp.take() {
+            smpp.server.shutdown().await;
+        }
         let mut task = self.task;
         let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
             Ok(result) => result.context("server task panicked"),
@@ -227,6 +238,84 @@ async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiv
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The SMPP listener customers bind to, with the tasks that feed its delivery pumps and
+/// expire what no bind took in time.
+pub struct SmppEdge {
+    pub server: Arc<tongdao_smpp_server::Server>,
+}
+
+impl SmppEdge {
+    async fn start(config: &Config, platform: &Platform, stop: watch::Receiver<bool>) -> anyhow::Result<SmppEdge> {
+        let backend = Arc::new(tongdao_smpp_server::platform::PlatformBackend::new(platform.clone()));
+        let server = tongdao_smpp_server::Server::start(config.smpp_server(), backend)
+            .await
+            .with_context(|| format!("cannot start the SMPP listener on {}", config.smpp.listen))?;
+        let server = Arc::new(server);
+        tracing::info!(addr = %server.local_addr(), tls = config.smpp.tls_cert.is_some(), "SMPP listening");
+        // Receipts written: wake the pumps of bound customers.
+        tokio::spawn({
+            let (server, signal, mut stop) = (server.clone(), platform.deliveries_signal().clone(), stop.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        () = signal.notified() => server.wake(),
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        });
+        tokio::spawn(expire_deliveries(platform.clone(), config.smpp.delivery_expiry_hours, stop));
+        platform.metrics().add_source(Box::new({
+            let server = server.clone();
+            move || smpp_metrics(&server.stats())
+        }));
+        Ok(SmppEdge { server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+}
+
+/// Drops receipts and MO no bind took within the expiry, once a minute.
+async fn expire_deliveries(platform: Platform, hours: u64, mut stop: watch::Receiver<bool>) {
+    let keep_ms = i64::try_from(hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let before = platform.now_ms().saturating_sub(keep_ms);
+                match platform.store().expire_smpp_outbox(before, 10_000).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(dropped = n, hours, "SMPP receipts/MO expired: no bind took them in time"),
+                    Err(e) => tracing::warn!(error = %e, "cannot expire the SMPP outbox"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn smpp_metrics(s: &tongdao_smpp_server::ServerStats) -> String {
+    let rows: [(&str, &str, &str, u64); 12] = [
+        ("tongdao_smpp_connections", "gauge", "SMPP connections open.", s.connections_open),
+        ("tongdao_smpp_binds", "gauge", "SMPP binds open.", s.binds_open),
+        ("tongdao_smpp_connections_refused_total", "counter", "Connections over a cap.", s.connections_refused),
+        ("tongdao_smpp_bind_failures_total", "counter", "Binds refused.", s.bind_failures),
+        ("tongdao_smpp_submits_total", "counter", "submit_sm accepted.", s.submits_ok),
+        ("tongdao_smpp_submits_refused_total", "counter", "submit_sm refused.", s.submits_refused),
+        ("tongdao_smpp_throttled_total", "counter", "submit_sm answered ESME_RTHROTTLED.", s.throttled),
+        ("tongdao_smpp_generic_nacks_total", "counter", "generic_nack sent.", s.generic_nacks),
+        ("tongdao_smpp_deliveries_total", "counter", "deliver_sm answered OK.", s.deliveries_ok),
+        ("tongdao_smpp_delivery_failures_total", "counter", "deliver_sm answered with an error.", s.deliveries_failed),
+        ("tongdao_smpp_delivery_timeouts_total", "counter", "deliver_sm not answered.", s.deliveries_timed_out),
+        ("tongdao_smpp_idle_closes_total", "counter", "Binds closed for silence.", s.idle_closes),
+    ];
+    rows.iter()
+        .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
+        .collect()
 }
 
 /// The built-in SMSC simulator, running inside `serve`, with its HTTP control endpoint.

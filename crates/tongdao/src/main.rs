@@ -44,6 +44,12 @@ enum Command {
         /// Do not start the built-in SMSC simulator.
         #[arg(long)]
         no_simulator: bool,
+        /// The SMPP listener customers bind to [default: 127.0.0.1:2775].
+        #[arg(long, conflicts_with = "no_smpp")]
+        smpp: Option<std::net::SocketAddr>,
+        /// Do not start the SMPP listener.
+        #[arg(long)]
+        no_smpp: bool,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -98,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Manage customers' SMPP credentials.
+    SmppAccount {
+        #[command(subcommand)]
+        command: SmppAccountCommand,
+    },
     /// Load generators.
     Bench {
         #[command(subcommand)]
@@ -138,6 +149,61 @@ enum KeyCommand {
         customer: String,
         key_id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SmppAccountCommand {
+    /// Create credentials; the password is printed once.
+    Create {
+        customer: String,
+        #[command(flatten)]
+        settings: SmppAccountSettings,
+    },
+    /// Change the password, addresses or limits (what is not given stays).
+    Update {
+        customer: String,
+        system_id: String,
+        #[command(flatten)]
+        settings: SmppAccountSettings,
+    },
+    List {
+        customer: String,
+    },
+    Delete {
+        customer: String,
+        system_id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SmppAccountSettings {
+    /// 1-15 letters, digits, '_' or '-' [default: generated].
+    #[arg(long)]
+    system_id: Option<String>,
+    /// 1-8 characters [default: generated].
+    #[arg(long, env = "TONGDAO_SMPP_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// An address or CIDR block binds may come from; repeat for more [default: any].
+    #[arg(long = "allow-ip")]
+    allow_ip: Vec<String>,
+    /// Binds open at once, at most [default: 4].
+    #[arg(long)]
+    max_binds: Option<u32>,
+    /// submit_sm per second over all binds; 0 for no limit [default: 200].
+    #[arg(long)]
+    tps: Option<u32>,
+}
+
+impl SmppAccountSettings {
+    fn request(self) -> tongdao_pipeline::smpp::SmppAccountRequest {
+        tongdao_pipeline::smpp::SmppAccountRequest {
+            system_id: self.system_id,
+            password: self.password,
+            allowed_ips: (!self.allow_ip.is_empty()).then_some(self.allow_ip),
+            max_binds: self.max_binds,
+            tps: self.tps,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = Config::load(cli.config.as_deref(), &overrides)?;
-    if let Command::Serve { demo, simulator, no_simulator, .. } = &cli.command {
+    if let Command::Serve { demo, simulator, no_simulator, smpp, no_smpp, .. } = &cli.command {
         // Flags are the top layer.
         if let Some(addr) = simulator {
             config.simulator.enabled = true;
@@ -217,6 +283,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         if *no_simulator {
             config.simulator.enabled = false;
+        }
+        if let Some(addr) = smpp {
+            config.smpp.enabled = true;
+            config.smpp.listen = *addr;
+        }
+        if *no_smpp {
+            config.smpp.enabled = false;
         }
         if *demo {
             config.webhooks.allow_loopback = true;
@@ -235,9 +308,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("SMSC simulator control on http://{control}/script");
                 }
             }
+            if let Some(smpp) = &gateway.smpp {
+                println!("SMPP listening on smpp://{}", smpp.addr());
+            }
             if demo {
                 let key = demo::ensure_demo(&gateway.platform, &config).await?;
                 println!("demo API key ({}): {key}", config.demo_key_path().display());
+                let (system_id, _) = demo::ensure_demo_smpp(&gateway.platform, &config).await?;
+                println!("demo SMPP system_id {system_id}, password in {}", config.demo_smpp_path().display());
             }
             gateway.mark_ready();
             println!("listening on http://{}", gateway.addr);
@@ -291,6 +369,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeyCommand::Revoke { customer, key_id } => {
                     let key = platform.revoke_api_key(&customer, &key_id).await.map_err(|r| anyhow!("{r}"))?;
                     print_json(serde_json::json!({ "id": key.id, "revoked": true }))
+                }
+            }
+        }
+        Command::SmppAccount { command } => {
+            let platform = admin_platform(&config, clock).await?;
+            match command {
+                SmppAccountCommand::Create { customer, settings } => {
+                    let (account, password) = platform
+                        .create_smpp_account(&customer, settings.request())
+                        .await
+                        .map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "account": account, "password": password }))
+                }
+                SmppAccountCommand::Update { customer, system_id, settings } => {
+                    let account = platform
+                        .update_smpp_account(&customer, &system_id, settings.request())
+                        .await
+                        .map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "account": account }))
+                }
+                SmppAccountCommand::List { customer } => {
+                    let accounts = platform.smpp_accounts(&customer).await.map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "accounts": accounts }))
+                }
+                SmppAccountCommand::Delete { customer, system_id } => {
+                    platform.delete_smpp_account(&customer, &system_id).await.map_err(|r| anyhow!("{r}"))?;
+                    print_json(serde_json::json!({ "system_id": system_id, "deleted": true }))
                 }
             }
         }

@@ -14,6 +14,7 @@ fn tongdao(data: &Path, args: &[&str]) -> Output {
         .arg(data)
         .env("TONGDAO_LOG__LEVEL", "warn")
         .env("TONGDAO_SIMULATOR__CONTROL", "127.0.0.1:0")
+        .env("TONGDAO_SMPP__LISTEN", "127.0.0.1:0")
         .output()
         .expect("runs")
 }

@@ -44,6 +44,7 @@ async fn start_with(data_dir: &std::path::Path, env: &[(&str, String)]) -> Serve
         .args(["--http", &format!("127.0.0.1:{port}")])
         .env("TONGDAO_LOG__LEVEL", "warn")
         .env("TONGDAO_SIMULATOR__CONTROL", "127.0.0.1:0")
+        .env("TONGDAO_SMPP__LISTEN", "127.0.0.1:0")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -293,4 +294,136 @@ async fn the_demo_delivers_a_message_within_a_second() {
         assert!(accepted.elapsed() < Duration::from_secs(1), "not delivered within a second: {message}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The SMPP edge's promise: `kill -9` during a stream of submit_sm (64 outstanding, as a
+/// real ESME's window) loses no message that got submit_sm_resp OK and charges none twice.
+/// submit_sm has no idempotency key: the few in flight at the kill may or may not have been
+/// stored (never more than the window), and each stored one is charged exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_stream_of_submit_sm_loses_no_acknowledged_message() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tongdao_smpp::pdu::{Bind, Command as Pdu_, Leniency, Pdu, Sm};
+
+    const WINDOW: usize = 64;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let smpp = format!("127.0.0.1:{}", free_port());
+    let mut server = start_with(&data, &[("TONGDAO_SMPP__LISTEN", smpp.clone())]).await;
+    let credentials: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo.smpp")).expect("demo.smpp")).expect("json");
+    let api_key = std::fs::read_to_string(data.join("demo.key")).expect("demo key").trim().to_owned();
+    let operator = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_owned();
+
+    let stream = tokio::net::TcpStream::connect(&smpp).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let bind = Bind {
+        system_id: credentials["system_id"].as_str().expect("system_id").into(),
+        password: credentials["password"].as_str().expect("password").into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    writer.write_all(&Pdu_ { status: 0, sequence: 1, pdu: Pdu::BindTransmitter(bind) }.encode()).await.expect("bind");
+    // Read PDUs as they come; every submit_sm_resp OK is an acknowledged message.
+    let acknowledged = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let (window_tx, mut window_rx) = tokio::sync::mpsc::channel::<()>(WINDOW);
+    let reading = tokio::spawn({
+        let acknowledged = acknowledged.clone();
+        async move {
+            let mut buffer = Vec::new();
+            let mut chunk = vec![0u8; 65536];
+            loop {
+                while let Ok(Some(length)) = tongdao_smpp::split_frame(&buffer, 1 << 20) {
+                    let frame: Vec<u8> = buffer.drain(..length).collect();
+                    let command = Pdu_::decode(&frame, &mut Leniency::default()).expect("decodes");
+                    match command.pdu {
+                        Pdu::BindTransmitterResp(_) => assert_eq!(command.status, 0, "bound"),
+                        Pdu::SubmitSmResp(resp) => {
+                            assert_eq!(command.status, 0, "every submit is accepted while the server lives");
+                            acknowledged.lock().expect("log").insert(resp.message_id);
+                            let _ = window_tx.try_send(());
+                        }
+                        _ => {}
+                    }
+                }
+                match reader.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+        }
+    });
+    let writing = tokio::spawn(async move {
+        let mut in_flight = 0usize;
+        for n in 0..2000u32 {
+            if in_flight == WINDOW {
+                if window_rx.recv().await.is_none() {
+                    return;
+                }
+                in_flight -= 1;
+            }
+            let sm = Sm {
+                dest_addr_ton: 1,
+                destination_addr: format!("86139{n:08}"),
+                short_message: b"crash test".to_vec(),
+                registered_delivery: 1,
+                ..Sm::default()
+            };
+            let command = Pdu_ { status: 0, sequence: n + 2, pdu: Pdu::SubmitSm(sm) };
+            if writer.write_all(&command.encode()).await.is_err() {
+                return;
+            }
+            in_flight += 1;
+        }
+    });
+    let started = Instant::now();
+    while acknowledged.lock().expect("log").len() < 600 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    let _ = reading.await;
+    writing.abort();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().expect("log"));
+    assert!(acknowledged.len() >= 600, "the stream was under way when the process died");
+
+    let mut server = start_with(&data, &[("TONGDAO_SMPP__LISTEN", smpp)]).await;
+    let client = reqwest::Client::new();
+    for id in &acknowledged {
+        let response =
+            client.get(format!("{}/v1/messages/{id}", server.base)).bearer_auth(&api_key).send().await.expect("get");
+        assert_eq!(response.status().as_u16(), 200, "{id} got submit_sm_resp OK but is missing");
+    }
+    let admin_get = |path: String| get_json(&client, format!("{}/admin/v1{path}", server.base), &operator);
+    let mut charged: Vec<String> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = admin_get(format!("/customers/demo/ledger?limit=1000&after={after}")).await;
+        let entries = page["entries"].as_array().cloned().unwrap_or_default();
+        after = entries.last().and_then(|e| e["seq"].as_i64()).unwrap_or(after);
+        charged.extend(
+            entries
+                .iter()
+                .filter(|e| e["kind"] == "charge")
+                .filter_map(|e| e["message_id"].as_str().map(str::to_owned)),
+        );
+        if page["next_after"].is_null() {
+            break;
+        }
+    }
+    let charged_set: BTreeSet<String> = charged.iter().cloned().collect();
+    assert_eq!(charged.len(), charged_set.len(), "no message is charged twice");
+    assert!(charged_set.is_superset(&acknowledged), "every acknowledged message is charged");
+    let unacknowledged = charged_set.difference(&acknowledged).count();
+    assert!(unacknowledged <= WINDOW, "only submits in flight at the kill may be stored unanswered: {unacknowledged}");
+    let balance = admin_get("/customers/demo/balance".to_owned()).await;
+    assert_eq!(balance["consistent"], json!(true), "{balance}");
+    let expected = 100_0000 - 450 * charged_set.len() as i64;
+    assert_eq!(balance["balance"], json!(format!("{}.{:04}", expected / 10_000, expected % 10_000)));
+    eprintln!(
+        "SMPP crash test: {} acknowledged before the kill, {unacknowledged} stored without an answer",
+        acknowledged.len()
+    );
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
 }

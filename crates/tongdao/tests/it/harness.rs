@@ -51,6 +51,10 @@ impl TestGateway {
                 control: "127.0.0.1:0".parse().expect("addr"),
                 ..Config::default().simulator
             },
+            smpp: tongdao::config::SmppConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                ..Config::default().smpp
+            },
             ..Config::default()
         };
         Self::spawn_in(dir, config).await
@@ -68,6 +72,7 @@ impl TestGateway {
         };
         config.simulator.listen = "127.0.0.1:0".parse().expect("addr");
         config.simulator.control = "127.0.0.1:0".parse().expect("addr");
+        config.smpp.listen = "127.0.0.1:0".parse().expect("addr");
         configure(&mut config);
         Self::spawn_in(dir, config).await
     }

@@ -1,6 +1,7 @@
 //! Integration tests: a real server (real SQLite file, port 0, temp data dir) driven over
 //! real HTTP. One binary, modules per area; helpers named after product verbs.
 
+mod esme;
 mod harness;
 
 mod accept;
@@ -11,3 +12,4 @@ mod messages;
 mod operator;
 mod refusals;
 mod service;
+mod smpp;

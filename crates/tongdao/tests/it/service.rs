@@ -59,6 +59,7 @@ async fn readiness_waits_until_the_node_says_it_is_ready() {
         data_dir: dir.path().join("data"),
         http: "127.0.0.1:0".parse().expect("addr"),
         simulator: tongdao::config::SimulatorConfig { enabled: false, ..tongdao::config::Config::default().simulator },
+        smpp: tongdao::config::SmppConfig { enabled: false, ..tongdao::config::Config::default().smpp },
         ..tongdao::config::Config::default()
     };
     let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
@@ -78,6 +79,7 @@ async fn open_connections_are_capped_and_a_closed_one_makes_room() {
         http: "127.0.0.1:0".parse().expect("addr"),
         max_connections: 2,
         simulator: tongdao::config::SimulatorConfig { enabled: false, ..tongdao::config::Config::default().simulator },
+        smpp: tongdao::config::SmppConfig { enabled: false, ..tongdao::config::Config::default().smpp },
         ..tongdao::config::Config::default()
     };
     let gateway = tongdao::gateway::Gateway::start(&config).await.expect("starts");
