@@ -9,6 +9,12 @@
 //! - A part of a long message (concatenation UDH, IEI 0 or 8, or the SAR TLVs) is one message
 //!   of one segment, billed once, and goes to the carrier as that same part; message_payload
 //!   carries a whole long message, billed per segment.
+//! - A message's SMPP id is its HTTP id without the `msg_` prefix: 26 lowercase letters and
+//!   digits, which read the same in GSM 03.38 and ASCII (an `_` does not: GSM writes it as
+//!   octet 0x11), so an ESME matches a receipt's `id:` whichever alphabet it assumes.
+//!   query_sm and cancel_sm take either form.
+//! - Receipts are GSM text (data_coding 0) with the receipted_message_id and message_state
+//!   TLVs (SMPP 3.4 binds); the first 20 characters of the text only if they are in GSM.
 //! - Refusals take their command_status from the one rejection table
 //!   ([`tongdao_domain::ErrorCode::smpp_status`]); a refused `sender` is ESME_RINVSRCADR.
 //! - schedule_delivery_time and validity_period, absolute or relative, become `send_at` and
@@ -81,7 +87,9 @@ impl Backend for PlatformBackend {
             let accepted = self.platform.accept_many(&account.customer_id, submissions).await;
             for (slot, result) in slots.into_iter().zip(accepted) {
                 results[slot] = match result {
-                    Ok(response) => response.messages.first().and_then(|m| m.id.clone()).ok_or(ESME_RSYSERR),
+                    Ok(response) => {
+                        response.messages.first().and_then(|m| m.id.as_deref()).map(smpp_id).ok_or(ESME_RSYSERR)
+                    }
                     Err(rejection) => Err(status_of(&rejection)),
                 };
             }
@@ -92,12 +100,12 @@ impl Backend for PlatformBackend {
     async fn query(&self, account: &Account, query: QuerySm) -> Result<QuerySmResp, u32> {
         let (message, _) = self
             .platform
-            .message(&account.customer_id, &query.message_id)
+            .message(&account.customer_id, &message_id(&query.message_id))
             .await
             .map_err(|r| if r.code == ErrorCode::NotFound { ESME_RQUERYFAIL } else { status_of(&r) })?;
         let final_date = if message.status.is_final() { smpp_time(message.updated_at) } else { String::new() };
         Ok(QuerySmResp {
-            message_id: message.id,
+            message_id: smpp_id(&message.id),
             final_date,
             message_state: message_state(message.status),
             error_code: 0,
@@ -109,7 +117,7 @@ impl Backend for PlatformBackend {
             // Cancelling by service_type and addresses is not offered: name the message.
             return Err(ESME_RCANCELFAIL);
         }
-        match self.platform.cancel_message(&account.customer_id, &cancel.message_id).await {
+        match self.platform.cancel_message(&account.customer_id, &message_id(&cancel.message_id)).await {
             Ok(_) => Ok(()),
             Err(r) if matches!(r.code, ErrorCode::NotFound | ErrorCode::MessageNotCancellable) => Err(ESME_RCANCELFAIL),
             Err(r) => Err(status_of(&r)),
@@ -147,6 +155,18 @@ impl Backend for PlatformBackend {
     async fn not_delivered(&self, customer_id: &str, id: i64, status: Option<u32>) {
         tracing::debug!(customer = customer_id, id, ?status, "a deliver_sm was not taken; it will be sent again");
     }
+}
+
+const ID_PREFIX: &str = "msg_";
+
+/// A message id as SMPP carries it: without the `msg_` prefix.
+pub fn smpp_id(id: &str) -> String {
+    id.strip_prefix(ID_PREFIX).unwrap_or(id).to_owned()
+}
+
+/// A message id from SMPP (either form) as the platform knows it.
+pub fn message_id(id: &str) -> String {
+    if id.starts_with(ID_PREFIX) { id.to_owned() } else { format!("{ID_PREFIX}{id}") }
 }
 
 /// The command_status for a refusal from the accept path.
@@ -346,9 +366,10 @@ pub fn deliver_sm(event: &SmppEvent) -> Sm {
     match event {
         SmppEvent::Receipt { message_id, from, to, status, submitted_at, done_at, error, text } => {
             let delivered = *status == MessageStatus::Delivered;
+            let id = smpp_id(message_id);
             let gsm_text = if encode_gsm7_unpacked(text).is_some() { text.clone() } else { String::new() };
             let receipt = DeliveryReceipt {
-                id: message_id.clone(),
+                id: id.clone(),
                 sub: Some(1),
                 dlvrd: Some(u32::from(delivered)),
                 submit_date: Some(receipt_date(*submitted_at)),
@@ -366,7 +387,7 @@ pub fn deliver_sm(event: &SmppEvent) -> Sm {
                 data_coding: 0,
                 short_message: encode_gsm7_unpacked(&receipt.to_string()).unwrap_or_default(),
                 tlvs: vec![
-                    Tlv::c_string(tlv::RECEIPTED_MESSAGE_ID, message_id),
+                    Tlv::c_string(tlv::RECEIPTED_MESSAGE_ID, &id),
                     Tlv::u8(tlv::MESSAGE_STATE, message_state(*status)),
                 ],
                 ..Sm::default()
@@ -473,7 +494,7 @@ mod tests {
     #[test]
     fn receipts_carry_text_and_tlvs() {
         let event = SmppEvent::Receipt {
-            message_id: "msg_1".into(),
+            message_id: "msg_01m8da".into(),
             from: "+8613800138000".into(),
             to: Some("10690001".into()),
             status: MessageStatus::Undeliverable,
@@ -487,12 +508,18 @@ mod tests {
             (sm.esm_class, sm.source_addr.as_str(), sm.destination_addr.as_str()),
             (4, "8613800138000", "10690001")
         );
-        let receipt = DeliveryReceipt::parse(&decode_gsm7_unpacked(&sm.short_message)).expect("receipt");
+        assert_eq!(sm.data_coding, 0);
+        let ascii = std::str::from_utf8(&sm.short_message).expect("the header is the same in ASCII");
+        let receipt = DeliveryReceipt::parse(ascii).expect("receipt");
         assert_eq!(
             (receipt.id.as_str(), receipt.stat.as_str(), receipt.err.as_deref()),
-            ("msg_1", "UNDELIV", Some("011"))
+            ("01m8da", "UNDELIV", Some("011"))
         );
-        assert_eq!(sm.tlvs.receipted_message_id().as_deref(), Some("msg_1"));
+        assert_eq!(sm.tlvs.receipted_message_id().as_deref(), Some("01m8da"));
+        assert_eq!(
+            (smpp_id("msg_01m8da"), message_id("01m8da"), message_id("msg_01m8da")),
+            ("01m8da".to_owned(), "msg_01m8da".to_owned(), "msg_01m8da".to_owned())
+        );
         assert_eq!(sm.tlvs.message_state(), Some(5));
         let mo = deliver_sm(&SmppEvent::Inbound {
             inbound_id: "mo_1".into(),

@@ -892,6 +892,62 @@ fn find_idempotency(conn: &Connection, customer_id: &str, key: &str, now_ms: i64
 }
 
 fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -> StoreResult<AcceptOutcome> {
+    let mut balance = balance_of(conn, &batch.customer_id)?;
+    let outcome = accept_at(conn, batch, queue_seq, &mut balance)?;
+    if matches!(outcome, AcceptOutcome::Stored { .. }) {
+        set_balance(conn, &batch.customer_id, balance)?;
+    }
+    Ok(outcome)
+}
+
+/// Batches of independent submissions: each stored or refused on its own, with each
+/// customer's balance read once and written once.
+fn accept_many(
+    conn: &Connection,
+    batches: &[AcceptBatch],
+    queue_seq: &AtomicI64,
+) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
+    let mut balances: Vec<(&str, i64)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let index = match balances.iter().position(|(customer, _)| *customer == batch.customer_id) {
+            Some(index) => index,
+            None => match balance_of(conn, &batch.customer_id) {
+                Ok(balance) => {
+                    balances.push((&batch.customer_id, balance));
+                    balances.len() - 1
+                }
+                Err(error) => {
+                    outcomes.push(Err(error));
+                    continue;
+                }
+            },
+        };
+        match accept_at(conn, batch, queue_seq, &mut balances[index].1) {
+            // Refusals come before any write of their batch: the others go on.
+            Err(
+                refusal @ (StoreError::InsufficientBalance { .. }
+                | StoreError::IdempotencyConflict
+                | StoreError::NotFound
+                | StoreError::Conflict(_)),
+            ) => outcomes.push(Err(refusal)),
+            Err(failure) => return Err(failure),
+            Ok(outcome) => outcomes.push(Ok(outcome)),
+        }
+    }
+    for (customer_id, balance) in balances {
+        set_balance(conn, customer_id, balance)?;
+    }
+    Ok(outcomes)
+}
+
+/// Stores one batch against a running `balance` (read and written by the caller).
+fn accept_at(
+    conn: &Connection,
+    batch: &AcceptBatch,
+    queue_seq: &AtomicI64,
+    balance: &mut i64,
+) -> StoreResult<AcceptOutcome> {
     // Every check comes before the first write (see `commit_batch`).
     if let Some(idempotency) = &batch.idempotency
         && let Some(kept) = find_idempotency(conn, &batch.customer_id, &idempotency.key, batch.now_ms)?
@@ -907,11 +963,10 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -
         .iter()
         .try_fold(Money::ZERO, |sum, m| sum.checked_add(m.price))
         .ok_or_else(|| StoreError::Backend("price overflow".into()))?;
-    let balance = balance_of(conn, &batch.customer_id)?;
-    if balance < needed.micros() {
-        return Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed });
+    if *balance < needed.micros() {
+        return Err(StoreError::InsufficientBalance { balance: Money::from_micros(*balance), needed });
     }
-    let mut running = balance;
+    let mut running = *balance;
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
          first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
@@ -958,7 +1013,7 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -
             },
         )?;
     }
-    set_balance(conn, &batch.customer_id, running)?;
+    *balance = running;
     if let Some(idempotency) = &batch.idempotency {
         conn.prepare_cached(
             "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
@@ -1360,24 +1415,7 @@ impl Store for SqliteStore {
 
     async fn accept_many(&self, batches: Vec<AcceptBatch>) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
         let queue_seq = self.queue_seq.clone();
-        self.write(move |conn| {
-            let mut outcomes = Vec::with_capacity(batches.len());
-            for batch in &batches {
-                match accept_batch(conn, batch, &queue_seq) {
-                    // Refusals come before any write of their batch: the others go on.
-                    Err(
-                        refusal @ (StoreError::InsufficientBalance { .. }
-                        | StoreError::IdempotencyConflict
-                        | StoreError::NotFound
-                        | StoreError::Conflict(_)),
-                    ) => outcomes.push(Err(refusal)),
-                    Err(failure) => return Err(failure),
-                    Ok(outcome) => outcomes.push(Ok(outcome)),
-                }
-            }
-            Ok(outcomes)
-        })
-        .await
+        self.write(move |conn| accept_many(conn, &batches, &queue_seq)).await
     }
 
     async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)> {

@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod bench_accept;
 pub mod bench_e2e;
+pub mod bench_smpp;
 pub mod config;
 pub mod demo;
 pub mod files;

@@ -215,6 +215,9 @@ enum BenchCommand {
     /// N messages through HTTP, a carrier link, the simulator, receipts and final statuses
     /// (optionally with signed webhooks), on a fresh gateway in this process.
     E2e(tongdao::bench_e2e::E2eBenchArgs),
+    /// submit_sm over SMPP binds with a window, on a fresh gateway in this process: accepted
+    /// durably, or with --receipts until each receipt is back on the bind.
+    Smpp(tongdao::bench_smpp::SmppBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -265,6 +268,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::Bench { command: BenchCommand::E2e(args) } = cli.command {
         say(&tongdao::bench_e2e::run_e2e(args).await?);
+        return Ok(());
+    }
+    if let Command::Bench { command: BenchCommand::Smpp(args) } = cli.command {
+        say(&tongdao::bench_smpp::run_smpp(args).await?);
         return Ok(());
     }
     if let Command::WebhookSink { listen, secret } = cli.command {

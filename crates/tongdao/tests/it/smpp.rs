@@ -43,8 +43,14 @@ fn receipt_of(sm: &Sm) -> DeliveryReceipt {
     DeliveryReceipt::parse(&decode_gsm7_unpacked(&sm.short_message)).expect("receipt text")
 }
 
+/// The HTTP API's id of a message an SMPP submit_sm_resp named (SMPP ids go without `msg_`).
+fn http_id(smpp_id: &str) -> String {
+    assert!(smpp_id.len() == 26 && smpp_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()), "{smpp_id}");
+    format!("msg_{smpp_id}")
+}
+
 async fn price_of(gw: &TestGateway, sender: &Sender, id: &str) -> (String, u64) {
-    let (status, body) = gw.message(sender, id).await;
+    let (status, body) = gw.message(sender, &http_id(id)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (body["price"].as_str().expect("price").to_owned(), body["segments"].as_u64().expect("segments"))
 }
@@ -55,7 +61,7 @@ async fn a_bound_customer_submits_and_gets_the_receipt_on_its_bind() {
     let mut esme = Esme::bound(gw.smpp_addr(), Mode::Transceiver, &system_id, &password).await;
     let (status, id) = esme.submit(gsm(TO, "Your code is 123456")).await;
     assert_eq!(status, ESME_ROK);
-    assert!(id.starts_with("msg_"), "{id}");
+    assert_eq!(gw.message(&alice, &http_id(&id)).await.0, StatusCode::OK, "the same message over HTTP");
 
     let sm = esme.next_delivery(WAIT).await.expect("a receipt");
     let receipt = receipt_of(&sm);
@@ -81,7 +87,7 @@ async fn ucs2_and_long_messages_are_billed_per_segment_never_twice() {
     let ucs2 = Sm { data_coding: 8, short_message: encode_ucs2("您的验证码是 123456"), ..gsm(TO, "x") };
     let (status, short) = esme.submit(ucs2).await;
     assert_eq!(status, ESME_ROK);
-    let (status, body) = gw.message(&alice, &short).await;
+    let (status, body) = gw.message(&alice, &http_id(&short)).await;
     assert_eq!(
         (status, body["text"].as_str(), body["encoding"].as_str()),
         (StatusCode::OK, Some("您的验证码是 123456"), Some("ucs2"))
@@ -185,7 +191,7 @@ async fn registered_delivery_decides_which_receipts_come_back() {
     let failures_only = Sm { registered_delivery: 2, ..gsm(TO, "receipt on failure") };
     for sm in [none, failures_only.clone()] {
         let (_, id) = esme.submit(sm).await;
-        gw.wait_final(&alice, &id).await;
+        gw.wait_final(&alice, &http_id(&id)).await;
     }
     gw.script(json!({"outcomes": {"delivered": 0, "undeliverable": 1}}));
     let (_, failed) = esme.submit(failures_only).await;
@@ -218,10 +224,10 @@ async fn receipts_wait_for_a_receiver_bind_and_a_customer_sees_only_its_own() {
         bob_sent.insert(bob_tx.submit(gsm(TO, &format!("bob {i}"))).await.1);
     }
     for id in alice_sent.iter() {
-        gw.wait_final(&alice, id).await;
+        gw.wait_final(&alice, &http_id(id)).await;
     }
     for id in bob_sent.iter() {
-        gw.wait_final(&bob, id).await;
+        gw.wait_final(&bob, &http_id(id)).await;
     }
     let mut alice_rx = Esme::bound(gw.smpp_addr(), Mode::Receiver, &alice_id, &alice_password).await;
     let mut alice_trx = Esme::bound(gw.smpp_addr(), Mode::Transceiver, &alice_id, &alice_password).await;
@@ -287,10 +293,10 @@ async fn cancel_sm_refunds_a_message_not_yet_sent_and_refuses_one_that_went() {
     assert_eq!(state.message_state, 4, "deleted");
 
     let (_, sent) = esme.submit(gsm(TO, "now")).await;
-    gw.wait_final(&alice, &sent).await;
+    gw.wait_final(&alice, &http_id(&sent)).await;
     assert_eq!(esme.call(cancel(&sent)).await.status, ESME_RCANCELFAIL);
-    assert_eq!(esme.call(cancel("msg_unknown")).await.status, ESME_RCANCELFAIL);
-    let query = esme.call(Pdu::QuerySm(QuerySm { message_id: "msg_unknown".into(), ..QuerySm::default() })).await;
+    assert_eq!(esme.call(cancel("unknown")).await.status, ESME_RCANCELFAIL);
+    let query = esme.call(Pdu::QuerySm(QuerySm { message_id: "unknown".into(), ..QuerySm::default() })).await;
     assert_eq!(query.status, ESME_RQUERYFAIL);
     gw.ledger_check(&alice.id).await;
 }
@@ -339,4 +345,74 @@ async fn the_operator_manages_smpp_accounts_and_passwords_are_stored_hashed() {
         .admin(Method::POST, &format!("/customers/{}/smpp-accounts", alice.id), Some(json!({"system_id": "a b"})))
         .await;
     assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("system_id")));
+}
+
+/// rusmppc, an independent SMPP implementation, as the customer: binds as SMPP 3.4, submits
+/// GSM and UCS-2 text, receives and answers its receipts, unbinds.
+#[tokio::test]
+async fn rusmppc_binds_submits_and_receives_its_receipts() {
+    use futures::StreamExt;
+    use rusmpp::pdus::{BindTransceiver, DeliverSmResp, SubmitSm};
+    use rusmpp::types::{COctetString, OctetString};
+    use rusmpp::values::{DataCoding, InterfaceVersion, Npi, RegisteredDelivery, Ton};
+    use rusmpp::{CommandId, Pdu as RPdu};
+    use std::str::FromStr;
+
+    let (gw, alice, system_id, password) = node_with("alice").await;
+    let (client, mut events) = rusmppc::ConnectionBuilder::new()
+        .disable_interface_version_check()
+        .response_timeout(Duration::from_secs(5))
+        .no_enquire_link_interval()
+        .connect(format!("smpp://{}", gw.smpp_addr()))
+        .await
+        .expect("rusmppc connects");
+    client
+        .bind_transceiver(
+            BindTransceiver::builder()
+                .system_id(COctetString::from_str(&system_id).expect("system_id"))
+                .password(COctetString::from_str(&password).expect("password"))
+                .interface_version(InterfaceVersion::Smpp3_4)
+                .build(),
+        )
+        .await
+        .expect("rusmppc binds");
+    let mut ids = Vec::new();
+    for (coding, body) in
+        [(DataCoding::McSpecific, b"Hello from rusmppc".to_vec()), (DataCoding::Ucs2, encode_ucs2("你好"))]
+    {
+        let submit = SubmitSm::builder()
+            .source_addr_ton(Ton::Unknown)
+            .source_addr_npi(Npi::Unknown)
+            .dest_addr_ton(Ton::International)
+            .dest_addr_npi(Npi::Isdn)
+            .destination_addr(COctetString::from_str(TO).expect("to"))
+            .data_coding(coding)
+            .registered_delivery(RegisteredDelivery::request_all())
+            .short_message(OctetString::from_vec(body).expect("body"))
+            .build();
+        let resp = client.submit_sm(submit).await.expect("submit_sm_resp OK");
+        ids.push(String::from_utf8_lossy(resp.message_id().as_ref()).trim_end_matches('\0').to_owned());
+    }
+    let (_, body) = gw.message(&alice, &http_id(&ids[1])).await;
+    assert_eq!(body["text"], json!("你好"));
+
+    let mut receipted = std::collections::HashSet::new();
+    while receipted.len() < 2 {
+        let event = tokio::time::timeout(WAIT, events.next()).await.expect("an event").expect("the stream is open");
+        let rusmppc::Event::Incoming(command) = event else { continue };
+        if command.id() != CommandId::DeliverSm {
+            continue;
+        }
+        let Some(RPdu::DeliverSm(deliver)) = command.pdu() else { panic!("a deliver_sm body") };
+        let text = String::from_utf8_lossy(deliver.short_message().as_ref()).into_owned();
+        let receipt = DeliveryReceipt::parse(&text).expect("receipt text");
+        assert_eq!(receipt.stat, "DELIVRD", "{text}");
+        receipted.insert(receipt.id);
+        client.deliver_sm_resp(command.sequence_number(), DeliverSmResp::default()).await.expect("answered");
+    }
+    assert_eq!(receipted, ids.iter().cloned().collect(), "each message's receipt, by our id");
+    client.unbind().await.expect("unbind_resp");
+    // After unbind_resp the server closes the connection.
+    tokio::time::timeout(WAIT, client.closed()).await.expect("closed by the server");
+    assert_eq!(gw.balance(&alice).await, "9.9100");
 }
