@@ -372,20 +372,21 @@ impl Platform {
         segments: u32,
         index: usize,
     ) -> Result<(Msisdn, Option<String>, Money), Rejection> {
-        let field = format!("to[{index}]");
+        // Named only when refusing: the happy path allocates no field name.
+        let field = || format!("to[{index}]");
         let number =
-            Msisdn::parse(to).map_err(|e| Rejection::field(ErrorCode::InvalidNumber, field.clone(), e.to_string()))?;
+            Msisdn::parse(to).map_err(|e| Rejection::field(ErrorCode::InvalidNumber, field(), e.to_string()))?;
         let carrier = self.numbering().classify(&number);
         let unit = profile.tariff.as_ref().and_then(|t| t.price_for(&number, carrier)).ok_or_else(|| {
             Rejection::field(
                 ErrorCode::UnsupportedDestination,
-                field.clone(),
+                field(),
                 format!("the tariff has no price for {}", number.masked()),
             )
         })?;
         let price = unit
             .checked_mul(i64::from(segments))
-            .ok_or_else(|| Rejection::field(ErrorCode::InvalidRequest, field, "price overflow"))?;
+            .ok_or_else(|| Rejection::field(ErrorCode::InvalidRequest, field(), "price overflow"))?;
         Ok((number, carrier.map(|c| c.as_str().to_owned()), price))
     }
 

@@ -751,13 +751,21 @@ impl<'a> Change<'a> {
 /// reference, and the URL the change is reported to (the message's, else the customer's).
 const CHANGE_RETURNING: &str = "RETURNING recipient, client_ref, \
      COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id)), \
-     smpp_receipt";
+     smpp_receipt, sender, created_at, substr(text, 1, 20)";
+
+/// The columns [`CHANGE_RETURNING`] names, in order; the final UPDATE's settlement columns
+/// follow them.
+const CHANGED_COLUMNS: usize = 7;
 
 struct Changed {
     recipient: String,
     client_ref: Option<String>,
     url: Option<String>,
+    /// For an SMPP receipt: what was asked, the sender, when accepted, the text's start.
     receipt: ReceiptRequest,
+    sender: Option<String>,
+    created_at: i64,
+    text_start: String,
 }
 
 fn changed_row(r: &Row<'_>) -> rusqlite::Result<Changed> {
@@ -766,6 +774,9 @@ fn changed_row(r: &Row<'_>) -> rusqlite::Result<Changed> {
         client_ref: r.get(1)?,
         url: r.get(2)?,
         receipt: ReceiptRequest::from_u8(r.get(3)?),
+        sender: r.get(4)?,
+        created_at: r.get(5)?,
+        text_start: r.get(6)?,
     })
 }
 
@@ -816,7 +827,7 @@ fn record_event(conn: &Connection, change: &Change<'_>) -> StoreResult<()> {
 /// SMPP receipt, when its sender asked for one.
 fn notify_change(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
     if changed.receipt.wants(change.status) {
-        smpp::enqueue_receipt(conn, change, &changed.recipient)?;
+        smpp::enqueue_receipt(conn, change, changed)?;
     }
     if let Some(url) = &changed.url {
         let body = serde_json::json!({

@@ -43,6 +43,14 @@ pub struct SmppBenchArgs {
     pub timeout: u64,
 }
 
+/// Counts over every connection: receipts are spread over all of a customer's binds.
+#[derive(Debug, Default)]
+struct Totals {
+    answered: AtomicU64,
+    ok: AtomicU64,
+    receipts: AtomicU64,
+}
+
 /// What one client connection saw.
 #[derive(Debug, Default)]
 struct ClientStats {
@@ -92,6 +100,7 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
             let started = Instant::now();
+            let totals = Arc::new(Totals::default());
             let mut tasks = Vec::new();
             let per = args_c.messages / args_c.connections as u64;
             for c in 0..args_c.connections {
@@ -102,10 +111,8 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
                     addr,
                     system_id,
                     password,
-                    quota,
-                    offset,
-                    args_c.window,
-                    args_c.receipts,
+                    Load { quota, offset, total: args_c.messages, window: args_c.window, receipts: args_c.receipts },
+                    totals.clone(),
                     started,
                 )));
             }
@@ -175,17 +182,27 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One connection's share of the load.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    quota: u64,
+    /// Where its recipients' numbers start.
+    offset: u64,
+    /// Messages over all connections.
+    total: u64,
+    window: usize,
+    receipts: bool,
+}
+
 async fn client_connection(
     addr: std::net::SocketAddr,
     system_id: String,
     password: String,
-    quota: u64,
-    offset: u64,
-    window: usize,
-    receipts: bool,
+    load: Load,
+    totals: Arc<Totals>,
     started: Instant,
 ) -> anyhow::Result<ClientStats> {
+    let Load { quota, offset, total, window, receipts } = load;
     let mut stream = tokio::net::TcpStream::connect(addr).await.context("connect")?;
     stream.set_nodelay(true)?;
     let bind = Bind { system_id, password, interface_version: 0x34, ..Bind::default() };
@@ -267,16 +284,19 @@ async fn client_connection(
                     stats.latencies.push((now.as_micros() as u64).saturating_sub(sent) as u32);
                     stats.last_response = now;
                     if command.status == 0 {
-                        stats.ok += 1
+                        stats.ok += 1;
+                        totals.ok.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        stats.refused += 1
+                        stats.refused += 1;
                     }
+                    totals.answered.fetch_add(1, Ordering::Relaxed);
                     permits.add_permits(1);
                 }
                 Pdu::DeliverSm(sm) => {
                     if sm.is_delivery_receipt() {
                         stats.receipts += 1;
                         stats.last_receipt = started.elapsed();
+                        totals.receipts.fetch_add(1, Ordering::Relaxed);
                     }
                     resp_tx.send(command.sequence).await.map_err(|_| anyhow!("the writer stopped"))?;
                 }
@@ -284,13 +304,24 @@ async fn client_connection(
                 _ => {}
             }
         }
-        let answered = stats.ok + stats.refused;
-        if answered == quota && (!receipts || stats.receipts >= stats.ok) {
+        let all_answered = totals.answered.load(Ordering::Relaxed) == total;
+        let all_receipted = totals.receipts.load(Ordering::Relaxed) >= totals.ok.load(Ordering::Relaxed);
+        if stats.ok + stats.refused == quota && (!receipts || (all_answered && all_receipted)) {
             break;
         }
-        let n = reader.read(&mut chunk).await?;
-        ensure!(n > 0, "the server closed the connection");
-        buffer.extend_from_slice(&chunk[..n]);
+        // Another connection may take the last receipts: look again now and then.
+        if let Ok(n) = tokio::time::timeout(Duration::from_millis(50), reader.read(&mut chunk)).await {
+            let n = n?;
+            ensure!(
+                n > 0,
+                "the server closed the connection (this one: {} answered of {quota}, {} receipts; all: {} answered, {} receipts)",
+                stats.ok + stats.refused,
+                stats.receipts,
+                totals.answered.load(Ordering::Relaxed),
+                totals.receipts.load(Ordering::Relaxed)
+            );
+            buffer.extend_from_slice(&chunk[..n]);
+        }
     }
     drop(resp_tx);
     writing.await??;

@@ -271,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Bench { command: BenchCommand::Smpp(args) } = cli.command {
+        init_tracing(&std::env::var("TONGDAO_LOG__LEVEL").unwrap_or_else(|_| "warn".into()));
         say(&tongdao::bench_smpp::run_smpp(args).await?);
         return Ok(());
     }

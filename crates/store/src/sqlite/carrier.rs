@@ -7,7 +7,9 @@ use tongdao_domain::{ConcatPart, MessageStatus};
 
 use std::collections::HashMap;
 
-use super::{CHANGE_RETURNING, Change, Changed, after_change, changed_row, expire, notify_change, refund};
+use super::{
+    CHANGE_RETURNING, CHANGED_COLUMNS, Change, Changed, after_change, changed_row, expire, notify_change, refund,
+};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
 
@@ -153,7 +155,8 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
 /// needs.
 const FINAL_RETURNING: &str = "RETURNING recipient, client_ref, \
      COALESCE(callback_url, (SELECT webhook_url FROM customers WHERE customers.id = messages.customer_id)), \
-     smpp_receipt, price, charge_on, parts_total, parts_accepted, parts_delivered";
+     smpp_receipt, sender, created_at, substr(text, 1, 20), \
+     price, charge_on, parts_total, parts_accepted, parts_delivered";
 
 struct Settlement {
     price: i64,
@@ -164,15 +167,16 @@ struct Settlement {
 }
 
 fn final_row(r: &Row<'_>) -> rusqlite::Result<(Changed, Settlement)> {
-    let charge_on: String = r.get(5)?;
+    let at = |i: usize| CHANGED_COLUMNS + i;
+    let charge_on: String = r.get(at(1))?;
     Ok((
         changed_row(r)?,
         Settlement {
-            price: r.get(4)?,
+            price: r.get(at(0))?,
             charge_on: if charge_on == "delivery" { ChargeOn::Delivery } else { ChargeOn::Submit },
-            total: r.get(6)?,
-            accepted: r.get(7)?,
-            delivered: r.get(8)?,
+            total: r.get(at(2))?,
+            accepted: r.get(at(3))?,
+            delivered: r.get(at(4))?,
         },
     ))
 }

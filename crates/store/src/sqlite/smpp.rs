@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::Change;
+use super::{Change, Changed};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
 
@@ -104,21 +104,16 @@ fn enqueue(conn: &Connection, customer_id: &str, event: &SmppEvent, at: i64) -> 
 }
 
 /// The receipt of a status change its SMPP sender asked for.
-pub(super) fn enqueue_receipt(conn: &Connection, change: &Change<'_>, recipient: &str) -> StoreResult<()> {
-    let (sender, created_at, text): (Option<String>, i64, String) = conn
-        .prepare_cached(
-            "SELECT sender, created_at, substr(text, 1, 20) FROM messages WHERE customer_id = ?1 AND id = ?2",
-        )?
-        .query_row([change.customer_id, change.message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+pub(super) fn enqueue_receipt(conn: &Connection, change: &Change<'_>, changed: &Changed) -> StoreResult<()> {
     let event = SmppEvent::Receipt {
         message_id: change.message_id.to_owned(),
-        from: recipient.to_owned(),
-        to: sender,
+        from: changed.recipient.clone(),
+        to: changed.sender.clone(),
         status: change.status,
-        submitted_at: created_at,
+        submitted_at: changed.created_at,
         done_at: change.at,
         error: change.error.map(str::to_owned),
-        text,
+        text: changed.text_start.clone(),
     };
     enqueue(conn, change.customer_id, &event, change.at)
 }
@@ -157,10 +152,21 @@ pub(super) fn pending(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Ids removed per statement; short chunks are padded with an id that never exists.
+const DELETE_CHUNK: usize = 32;
+
 pub(super) fn delivered(conn: &Connection, customer_id: &str, ids: &[i64]) -> StoreResult<()> {
-    let mut statement = conn.prepare_cached("DELETE FROM smpp_outbox WHERE customer_id = ?1 AND id = ?2")?;
-    for id in ids {
-        statement.execute(params![customer_id, id])?;
+    // Acknowledgements come in any order and with gaps (other customers' rows, deliveries
+    // still out), so no range delete: one statement per chunk of ids.
+    let placeholders = (2..DELETE_CHUNK + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("DELETE FROM smpp_outbox WHERE customer_id = ?1 AND id IN ({placeholders})");
+    let mut statement = conn.prepare_cached(&sql)?;
+    for chunk in ids.chunks(DELETE_CHUNK) {
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(DELETE_CHUNK + 1);
+        values.push(customer_id.to_owned().into());
+        values.extend(chunk.iter().map(|id| rusqlite::types::Value::Integer(*id)));
+        values.resize(DELETE_CHUNK + 1, rusqlite::types::Value::Integer(-1));
+        statement.execute(rusqlite::params_from_iter(values))?;
     }
     Ok(())
 }
