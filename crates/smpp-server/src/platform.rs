@@ -131,21 +131,23 @@ impl Backend for PlatformBackend {
             .smpp_pending(customer_id, after_id, limit)
             .await
             .map_err(|e| BackendError(e.to_string()))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let sm = match serde_json::from_str::<SmppEvent>(&row.body) {
-                    Ok(event) => deliver_sm(&event),
-                    Err(e) => {
-                        // Written by this version's store, so never expected; deliver nothing
-                        // rather than stall the customer's queue behind it.
-                        tracing::error!(id = row.id, error = %e, "unreadable SMPP outbox row");
-                        Sm::default()
-                    }
-                };
-                Delivery { id: row.id, sm }
-            })
-            .collect())
+        let mut deliveries = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in rows {
+            match serde_json::from_str::<SmppEvent>(&row.body) {
+                Ok(event) => deliveries.push(Delivery { id: row.id, sm: deliver_sm(&event) }),
+                // Written by this version's store, so never expected: dropped (and logged)
+                // rather than sent as garbage or left to stall the customer's queue.
+                Err(e) => {
+                    tracing::error!(id = row.id, error = %e, "unreadable SMPP outbox row dropped");
+                    unreadable.push(row.id);
+                }
+            }
+        }
+        if !unreadable.is_empty() {
+            self.delivered(customer_id, unreadable).await?;
+        }
+        Ok(deliveries)
     }
 
     async fn delivered(&self, customer_id: &str, ids: Vec<i64>) -> Result<(), BackendError> {
