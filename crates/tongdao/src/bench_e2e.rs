@@ -65,6 +65,28 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A gateway for a benchmark: a fresh data directory, every listener on a free port.
+pub(crate) fn bench_config(dir: &std::path::Path) -> anyhow::Result<Config> {
+    let mut config = Config { data_dir: dir.to_owned(), http: "127.0.0.1:0".parse()?, ..Config::default() };
+    config.simulator.listen = "127.0.0.1:0".parse()?;
+    config.simulator.control = "127.0.0.1:0".parse()?;
+    config.smpp.listen = "127.0.0.1:0".parse()?;
+    config.sweep_interval_ms = 60_000;
+    Ok(config)
+}
+
+/// The demo customer, with ¥10,000,000 so no run runs out; returns its API key.
+pub(crate) async fn fund_demo(
+    platform: &tongdao_pipeline::Platform,
+    config: &Config,
+) -> anyhow::Result<(String, tongdao_store::Customer)> {
+    let key = demo::ensure_demo(platform, config).await?;
+    let customer = platform.customer(demo::DEMO_CUSTOMER).await.map_err(|r| anyhow!("{r}"))?;
+    let money = Money::parse("10000000").map_err(|e| anyhow!("{e}"))?;
+    platform.top_up(&customer.id, money, None).await.map_err(|r| anyhow!("{r}"))?;
+    Ok((key, customer))
+}
+
 pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     ensure!((1..=10_000_000).contains(&args.messages), "--messages must be 1 to 10,000,000");
     ensure!((1..=1000).contains(&args.recipients), "--recipients must be 1 to 1000");
@@ -72,16 +94,12 @@ pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
     let temp = std::env::temp_dir().join(format!("tongdao-bench-e2e-{}", std::process::id()));
     let dir = args.bench_dir.clone().unwrap_or(temp);
     ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());
-    let mut config = Config { data_dir: dir.clone(), http: "127.0.0.1:0".parse()?, ..Config::default() };
-    config.simulator.listen = "127.0.0.1:0".parse()?;
-    config.simulator.control = "127.0.0.1:0".parse()?;
-    config.smpp.listen = "127.0.0.1:0".parse()?;
+    let mut config = bench_config(&dir)?;
     config.simulator.receipt_delay_ms = args.receipt_delay_ms;
     config.webhooks.allow_loopback = true;
     if let Ok(batch) = std::env::var("TONGDAO_BENCH_WEBHOOK_BATCH") {
         config.webhooks.max_batch = batch.parse()?;
     }
-    config.sweep_interval_ms = 60_000;
     // No [[carrier]]: one link, window 256, to the simulator the gateway starts.
     let gateway = Gateway::start(&config).await?;
     let result = drive(&args, &config, &gateway).await;
@@ -92,10 +110,7 @@ pub async fn run_e2e(args: E2eBenchArgs) -> anyhow::Result<String> {
 
 async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyhow::Result<String> {
     let platform = &gateway.platform;
-    let key = demo::ensure_demo(platform, config).await?;
-    let customer = platform.customer(demo::DEMO_CUSTOMER).await.map_err(|r| anyhow!("{r}"))?;
-    let money = Money::parse("10000000").map_err(|e| anyhow!("{e}"))?;
-    platform.top_up(&customer.id, money, None).await.map_err(|r| anyhow!("{r}"))?;
+    let (key, customer) = fund_demo(platform, config).await?;
     let counts = Arc::new(SinkCounts::default());
     let (stop_sink, sink_stopped) = watch::channel(false);
     if args.webhooks {

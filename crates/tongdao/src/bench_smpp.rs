@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, ensure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
-use tongdao_domain::Money;
 use tongdao_smpp::pdu::{Bind, Command, Leniency, MessageIdResp, Pdu, Sm};
 
-use crate::bench_e2e::peak_rss_mib;
+use crate::bench_e2e::{bench_config, fund_demo, peak_rss_mib};
 use crate::config::Config;
 use crate::demo;
 use crate::gateway::Gateway;
@@ -69,13 +68,9 @@ pub async fn run_smpp(args: SmppBenchArgs) -> anyhow::Result<String> {
     ensure!((1..=4096).contains(&args.window), "--window must be 1 to 4096");
     let dir = std::env::temp_dir().join(format!("tongdao-bench-smpp-{}", std::process::id()));
     ensure!(!dir.exists(), "{} exists", dir.display());
-    let mut config = Config { data_dir: dir.clone(), http: "127.0.0.1:0".parse()?, ..Config::default() };
+    let mut config = bench_config(&dir)?;
     config.simulator.enabled = args.receipts;
-    config.simulator.listen = "127.0.0.1:0".parse()?;
-    config.simulator.control = "127.0.0.1:0".parse()?;
-    config.smpp.listen = "127.0.0.1:0".parse()?;
     config.smpp.max_connections_per_ip = config.smpp.max_connections_per_ip.max(args.connections + 1);
-    config.sweep_interval_ms = 60_000;
     let gateway = Gateway::start(&config).await?;
     let result = drive(&args, &config, &gateway).await;
     gateway.shutdown().await?;
@@ -85,11 +80,8 @@ pub async fn run_smpp(args: SmppBenchArgs) -> anyhow::Result<String> {
 
 async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyhow::Result<String> {
     let platform = &gateway.platform;
-    demo::ensure_demo(platform, config).await?;
+    fund_demo(platform, config).await?;
     let (system_id, password) = demo::ensure_demo_smpp(platform, config).await?;
-    let customer = platform.customer(demo::DEMO_CUSTOMER).await.map_err(|r| anyhow!("{r}"))?;
-    let money = Money::parse("10000000").map_err(|e| anyhow!("{e}"))?;
-    platform.top_up(&customer.id, money, None).await.map_err(|r| anyhow!("{r}"))?;
     gateway.mark_ready();
     let addr = gateway.smpp.as_ref().ok_or_else(|| anyhow!("the SMPP listener is off"))?.addr();
 

@@ -112,16 +112,28 @@ impl Gateway {
             let stats = notifier_stats.clone();
             move || {
                 let c = stats.snapshot();
-                [
-                    ("tongdao_webhook_events_delivered_total", "Webhook events an endpoint took.", c.delivered),
-                    ("tongdao_webhook_requests_total", "Webhook requests answered 2xx.", c.batches),
-                    ("tongdao_webhook_failures_total", "Webhook calls that failed (retried later).", c.failures),
-                    ("tongdao_webhook_events_dropped_total", "Webhook events given up after 24 hours.", c.dropped),
-                    ("tongdao_webhook_refused_total", "Calls refused by the callback policy.", c.ssrf_refused),
-                ]
-                .iter()
-                .map(|(name, help, value)| format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"))
-                .collect()
+                prometheus(&[
+                    (
+                        "tongdao_webhook_events_delivered_total",
+                        COUNTER,
+                        "Webhook events an endpoint took.",
+                        c.delivered,
+                    ),
+                    ("tongdao_webhook_requests_total", COUNTER, "Webhook requests answered 2xx.", c.batches),
+                    (
+                        "tongdao_webhook_failures_total",
+                        COUNTER,
+                        "Webhook calls that failed (retried later).",
+                        c.failures,
+                    ),
+                    (
+                        "tongdao_webhook_events_dropped_total",
+                        COUNTER,
+                        "Webhook events given up after 24 hours.",
+                        c.dropped,
+                    ),
+                    ("tongdao_webhook_refused_total", COUNTER, "Calls refused by the callback policy.", c.ssrf_refused),
+                ])
             }
         }));
         let sweeper = tokio::spawn(sweep_loop(
@@ -299,20 +311,27 @@ async fn expire_deliveries(platform: Platform, hours: u64, mut stop: watch::Rece
 }
 
 fn smpp_metrics(s: &tongdao_smpp_server::ServerStats) -> String {
-    let rows: [(&str, &str, &str, u64); 12] = [
-        ("tongdao_smpp_connections", "gauge", "SMPP connections open.", s.connections_open),
-        ("tongdao_smpp_binds", "gauge", "SMPP binds open.", s.binds_open),
-        ("tongdao_smpp_connections_refused_total", "counter", "Connections over a cap.", s.connections_refused),
-        ("tongdao_smpp_bind_failures_total", "counter", "Binds refused.", s.bind_failures),
-        ("tongdao_smpp_submits_total", "counter", "submit_sm accepted.", s.submits_ok),
-        ("tongdao_smpp_submits_refused_total", "counter", "submit_sm refused.", s.submits_refused),
-        ("tongdao_smpp_throttled_total", "counter", "submit_sm answered ESME_RTHROTTLED.", s.throttled),
-        ("tongdao_smpp_generic_nacks_total", "counter", "generic_nack sent.", s.generic_nacks),
-        ("tongdao_smpp_deliveries_total", "counter", "deliver_sm answered OK.", s.deliveries_ok),
-        ("tongdao_smpp_delivery_failures_total", "counter", "deliver_sm answered with an error.", s.deliveries_failed),
-        ("tongdao_smpp_delivery_timeouts_total", "counter", "deliver_sm not answered.", s.deliveries_timed_out),
-        ("tongdao_smpp_idle_closes_total", "counter", "Binds closed for silence.", s.idle_closes),
-    ];
+    prometheus(&[
+        ("tongdao_smpp_connections", GAUGE, "SMPP connections open.", s.connections_open),
+        ("tongdao_smpp_binds", GAUGE, "SMPP binds open.", s.binds_open),
+        ("tongdao_smpp_connections_refused_total", COUNTER, "Connections over a cap.", s.connections_refused),
+        ("tongdao_smpp_bind_failures_total", COUNTER, "Binds refused.", s.bind_failures),
+        ("tongdao_smpp_submits_total", COUNTER, "submit_sm accepted.", s.submits_ok),
+        ("tongdao_smpp_submits_refused_total", COUNTER, "submit_sm refused.", s.submits_refused),
+        ("tongdao_smpp_throttled_total", COUNTER, "submit_sm answered ESME_RTHROTTLED.", s.throttled),
+        ("tongdao_smpp_generic_nacks_total", COUNTER, "generic_nack sent.", s.generic_nacks),
+        ("tongdao_smpp_deliveries_total", COUNTER, "deliver_sm answered OK.", s.deliveries_ok),
+        ("tongdao_smpp_delivery_failures_total", COUNTER, "deliver_sm answered with an error.", s.deliveries_failed),
+        ("tongdao_smpp_delivery_timeouts_total", COUNTER, "deliver_sm not answered.", s.deliveries_timed_out),
+        ("tongdao_smpp_idle_closes_total", COUNTER, "Binds closed for silence.", s.idle_closes),
+    ])
+}
+
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
+
+/// Prometheus text for (name, type, help, value) rows.
+fn prometheus(rows: &[(&str, &str, &str, u64)]) -> String {
     rows.iter()
         .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
         .collect()
