@@ -156,6 +156,9 @@ enum SmppAccountCommand {
     /// Create credentials; the password is printed once.
     Create {
         customer: String,
+        /// 1-15 letters, digits, '_' or '-' [default: generated].
+        #[arg(long)]
+        system_id: Option<String>,
         #[command(flatten)]
         settings: SmppAccountSettings,
     },
@@ -177,9 +180,6 @@ enum SmppAccountCommand {
 
 #[derive(Debug, clap::Args)]
 struct SmppAccountSettings {
-    /// 1-15 letters, digits, '_' or '-' [default: generated].
-    #[arg(long)]
-    system_id: Option<String>,
     /// 1-8 characters [default: generated].
     #[arg(long, env = "TONGDAO_SMPP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
@@ -195,9 +195,9 @@ struct SmppAccountSettings {
 }
 
 impl SmppAccountSettings {
-    fn request(self) -> tongdao_pipeline::smpp::SmppAccountRequest {
+    fn request(self, system_id: Option<String>) -> tongdao_pipeline::smpp::SmppAccountRequest {
         tongdao_pipeline::smpp::SmppAccountRequest {
-            system_id: self.system_id,
+            system_id,
             password: self.password,
             allowed_ips: (!self.allow_ip.is_empty()).then_some(self.allow_ip),
             max_binds: self.max_binds,
@@ -383,16 +383,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SmppAccount { command } => {
             let platform = admin_platform(&config, clock).await?;
             match command {
-                SmppAccountCommand::Create { customer, settings } => {
+                SmppAccountCommand::Create { customer, system_id, settings } => {
                     let (account, password) = platform
-                        .create_smpp_account(&customer, settings.request())
+                        .create_smpp_account(&customer, settings.request(system_id))
                         .await
                         .map_err(|r| anyhow!("{r}"))?;
                     print_json(serde_json::json!({ "account": account, "password": password }))
                 }
                 SmppAccountCommand::Update { customer, system_id, settings } => {
                     let account = platform
-                        .update_smpp_account(&customer, &system_id, settings.request())
+                        .update_smpp_account(&customer, &system_id, settings.request(None))
                         .await
                         .map_err(|r| anyhow!("{r}"))?;
                     print_json(serde_json::json!({ "account": account }))

@@ -76,6 +76,25 @@ fn the_admin_verbs_work_on_the_database() {
     let token = data.join("operator.token");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&token).expect("token").permissions());
     assert_eq!(mode & 0o777, 0o600);
+
+    let account = json(&tongdao(
+        &data,
+        &["smpp-account", "create", "acme", "--system-id", "acme01", "--allow-ip", "10.0.0.0/8", "--tps", "50"],
+    ));
+    assert_eq!(account["account"]["system_id"], "acme01");
+    assert_eq!(account["account"]["allowed_ips"][0], "10.0.0.0/8");
+    let password = account["password"].as_str().expect("password shown once").to_owned();
+    assert_eq!(password.len(), 8);
+    let listed = tongdao(&data, &["smpp-account", "list", "acme"]);
+    assert_eq!(json(&listed)["accounts"][0]["tps"], 50);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&password), "never listed");
+    let updated = json(&tongdao(&data, &["smpp-account", "update", "acme", "acme01", "--max-binds", "2"]));
+    assert_eq!((updated["account"]["max_binds"].as_u64(), updated["account"]["tps"].as_u64()), (Some(2), Some(50)));
+    let taken = tongdao(&data, &["smpp-account", "create", "acme", "--system-id", "acme01"]);
+    assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("taken"));
+    let deleted = json(&tongdao(&data, &["smpp-account", "delete", "acme", "acme01"]));
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(json(&tongdao(&data, &["smpp-account", "list", "acme"]))["accounts"], serde_json::json!([]));
 }
 
 #[test]
@@ -84,7 +103,8 @@ fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(["serve", "--demo", "--simulator", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--demo", "--simulator", "127.0.0.1:0", "--smpp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--data-dir")
         .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

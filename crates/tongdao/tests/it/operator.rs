@@ -107,3 +107,26 @@ async fn the_demo_setup_is_idempotent() {
     let (_, agreements) = gw.admin(Method::GET, "/customers/demo/agreements", None).await;
     assert_eq!(agreements["agreements"].as_array().map(Vec::len), Some(1), "no second agreement on a repeat");
 }
+
+#[tokio::test]
+async fn the_demo_smpp_credentials_are_written_private_and_kept() {
+    let gw = TestGateway::spawn().await;
+    tongdao::demo::ensure_demo(gw.platform(), &gw.config).await.expect("demo");
+    let (system_id, password) = tongdao::demo::ensure_demo_smpp(gw.platform(), &gw.config).await.expect("smpp");
+    let path = gw.config.demo_smpp_path();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("demo.smpp")).expect("json");
+    assert_eq!(file, json!({"system_id": system_id, "password": password}));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).expect("file").permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let again = tongdao::demo::ensure_demo_smpp(gw.platform(), &gw.config).await.expect("again");
+    assert_eq!(again, (system_id.clone(), password.clone()), "kept while it still binds");
+    // The file lost: the account gets a new password, written again.
+    std::fs::remove_file(&path).expect("removed");
+    let renewed = tongdao::demo::ensure_demo_smpp(gw.platform(), &gw.config).await.expect("renewed");
+    assert_eq!(renewed.0, system_id);
+    assert_ne!(renewed.1, password);
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    assert!(gw.platform().authenticate_smpp(&renewed.0, &renewed.1, loopback).await.is_ok());
+    assert!(gw.platform().authenticate_smpp(&system_id, &password, loopback).await.is_err());
+}
