@@ -111,11 +111,13 @@ async fn write(
     let in_store = Arc::new(Semaphore::new(IN_STORE));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
+        // A place in the store first, then the batch: what arrived while every place was
+        // taken joins it (bigger batches, more submits written together with their receipts).
+        let Ok(permit) = in_store.clone().acquire_owned().await else { break };
         let mut items: Vec<Item> = Vec::with_capacity(BATCH);
         if rx.recv_many(&mut items, BATCH).await == 0 {
             break;
         }
-        let Ok(permit) = in_store.clone().acquire_owned().await else { break };
         let (store, stats, written) = (store.clone(), stats.clone(), written.clone());
         tasks.spawn(async move {
             record(&*store, items, &stats).await;

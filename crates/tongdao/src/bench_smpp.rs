@@ -124,6 +124,7 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
         .map_err(|_| anyhow!("the client thread panicked"))??;
     let writes = platform.store().write_stats();
     let (commits, jobs) = (writes.commits - writes_before.commits, writes.jobs - writes_before.jobs);
+    let busy_secs = (writes.busy_micros - writes_before.busy_micros) as f64 / 1e6;
 
     let ok: u64 = stats.iter().map(|s| s.ok).sum();
     let refused: u64 = stats.iter().map(|s| s.refused).sum();
@@ -150,7 +151,7 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
     Ok(format!(
         "submit_sm accepted durably: {submit_rate:.0}/s ({ok} OK, {refused} refused, in {:.2} s; {} connection(s), window {})\n\
          submit_sm -> resp p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms{receipt_line}\n\
-         store: {commits} commits for {jobs} writes; peak RSS {:.0} MiB\n{}",
+         store: {commits} commits for {jobs} writes, writer busy {:.0}%; peak RSS {:.0} MiB\n{}",
         last_response.as_secs_f64(),
         args.connections,
         args.window,
@@ -158,6 +159,7 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
         pct(90.0),
         pct(99.0),
         pct(100.0),
+        100.0 * busy_secs / last_receipt.max(last_response).as_secs_f64().max(1e-9),
         peak_rss_mib(),
         serde_json::json!({
             "messages": args.messages,
