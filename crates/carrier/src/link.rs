@@ -210,9 +210,12 @@ impl Link {
             let mut chunk = vec![0u8; 8192];
             let mut leniency = Leniency::default();
             loop {
-                while let Ok(Some(length)) = split_frame(&buffer, MAX_PDU) {
-                    let frame: Vec<u8> = buffer.drain(..length).collect();
-                    match Command::decode(&frame, &mut leniency) {
+                // Every whole PDU read so far, then one move of what is left (not one per PDU).
+                let mut start = 0;
+                while let Ok(Some(length)) = split_frame(&buffer[start..], MAX_PDU) {
+                    let frame = &buffer[start..start + length];
+                    start += length;
+                    match Command::decode(frame, &mut leniency) {
                         Ok(command) => {
                             if !on_command(command, &pending, &outgoing, &incoming_tx).await {
                                 return;
@@ -224,6 +227,7 @@ impl Link {
                         }
                     }
                 }
+                buffer.drain(..start);
                 if split_frame(&buffer, MAX_PDU).is_err() {
                     tracing::warn!("a carrier sent a PDU over the cap; closing the link");
                     break;

@@ -263,9 +263,10 @@ async fn client_connection(
     let mut stats = ClientStats { latencies: Vec::with_capacity(quota as usize), ..ClientStats::default() };
     let mut chunk = vec![0u8; 1 << 16];
     loop {
-        while let Some(length) = tongdao_smpp::split_frame(&buffer, 1 << 20).map_err(|e| anyhow!("{e}"))? {
-            let frame: Vec<u8> = buffer.drain(..length).collect();
-            let command = Command::decode(&frame, &mut leniency).map_err(|e| anyhow!("{e}"))?;
+        let mut start = 0;
+        while let Some(length) = tongdao_smpp::split_frame(&buffer[start..], 1 << 20).map_err(|e| anyhow!("{e}"))? {
+            let command = Command::decode(&buffer[start..start + length], &mut leniency).map_err(|e| anyhow!("{e}"))?;
+            start += length;
             match command.pdu {
                 Pdu::BindTransceiverResp(_) => {
                     ensure!(command.status == 0, "bind refused: {:#x}", command.status);
@@ -294,10 +295,10 @@ async fn client_connection(
                     }
                     resp_tx.send(command.sequence).await.map_err(|_| anyhow!("the writer stopped"))?;
                 }
-                Pdu::EnquireLink => {}
                 _ => {}
             }
         }
+        buffer.drain(..start);
         let all_answered = totals.answered.load(Ordering::Relaxed) == total;
         let all_receipted = totals.receipts.load(Ordering::Relaxed) >= totals.ok.load(Ordering::Relaxed);
         if stats.ok + stats.refused == quota && (!receipts || (all_answered && all_receipted)) {
