@@ -6,23 +6,13 @@ use tongdao_domain::{MessageStatus, Money};
 use tongdao_store::sqlite::SqliteStore;
 use tongdao_store::*;
 
+mod common;
+use common::store_with_balance;
+
 const PRICE: i64 = 135_000; // three segments at ¥0.0450
 
 async fn store_with_message(charge_on: ChargeOn, segments: u32) -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(&dir.path().join("t.db")).expect("open");
-    let customer =
-        NewCustomer { id: "cus_a".into(), name: "a".into(), address: "x".into(), contact: "y".into(), created_at: 0 };
-    store.create_customer(customer).await.expect("customer");
-    let topup = NewLedgerEntry {
-        customer_id: "cus_a".into(),
-        kind: LedgerKind::Topup,
-        amount: Money::from_micros(1_000_000),
-        reference: None,
-        reason: None,
-        created_at: 0,
-    };
-    store.post_ledger_entry(topup).await.expect("topup");
+    let (dir, store) = store_with_balance(1_000_000).await;
     let message = NewMessage {
         id: "msg_1".into(),
         recipient: "+8613800138000".into(),
