@@ -106,11 +106,31 @@ struct Priced {
     first_refusal: Option<Rejection>,
 }
 
+impl Priced {
+    /// What the store takes: the messages, their customer, and the request's idempotency record.
+    fn into_batch(self, customer_id: &str, idempotency: Option<IdempotencyRecord>, now_ms: i64) -> AcceptBatch {
+        AcceptBatch {
+            customer_id: customer_id.to_owned(),
+            messages: self.messages.into_iter().map(|(_, stored)| stored).collect(),
+            idempotency,
+            now_ms,
+        }
+    }
+}
+
+impl AcceptResponse {
+    /// Whether a message went to the dispatch queue now (not scheduled).
+    fn has_queued(&self) -> bool {
+        self.messages.iter().any(|m| m.status == MessageStatus::Queued)
+    }
+}
+
 impl Platform {
     /// Prices a submission as `accept` would, storing and charging nothing.
     pub async fn quote(&self, customer_id: &str, submission: &Submission) -> Result<Quote, Rejection> {
         let now = self.now_ms();
-        let priced = self.price(customer_id, submission, now).await?;
+        let profile = self.profile(customer_id).await?;
+        let priced = self.price(&profile, submission, now)?;
         let mut quote = response(&priced, submission.partial)?;
         quote.messages.iter_mut().for_each(|m| m.id = None);
         Ok(quote)
@@ -129,14 +149,16 @@ impl Platform {
             Ok(Accepted::Replayed { .. }) => {
                 self.metrics().idempotent_replays.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Accepted::Fresh { response, .. }) => {
-                let m = self.metrics();
-                m.accepted_requests.fetch_add(1, Ordering::Relaxed);
-                m.accepted_messages.fetch_add(response.messages.len() as u64, Ordering::Relaxed);
-                m.charged_micros.fetch_add(response.total_price.micros().max(0) as u64, Ordering::Relaxed);
-            }
+            Ok(Accepted::Fresh { response, .. }) => self.count_accepted(response),
         }
         result
+    }
+
+    fn count_accepted(&self, response: &AcceptResponse) {
+        let m = self.metrics();
+        m.accepted_requests.fetch_add(1, Ordering::Relaxed);
+        m.accepted_messages.fetch_add(response.messages.len() as u64, Ordering::Relaxed);
+        m.charged_micros.fetch_add(response.total_price.micros().max(0) as u64, Ordering::Relaxed);
     }
 
     async fn accept_inner(
@@ -171,7 +193,8 @@ impl Platform {
             }
             None => None,
         };
-        let priced = self.price(customer_id, &submission, now).await?;
+        let profile = self.profile(customer_id).await?;
+        let priced = self.price(&profile, &submission, now)?;
         let answer = response(&priced, submission.partial)?;
         let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
         let idempotency = request_hash.map(|(key, request_hash)| IdempotencyRecord {
@@ -180,15 +203,10 @@ impl Platform {
             status: ACCEPTED_STATUS,
             response: json.clone(),
         });
-        let batch = AcceptBatch {
-            customer_id: customer_id.to_owned(),
-            messages: priced.messages.into_iter().map(|(_, stored)| stored).collect(),
-            idempotency,
-            now_ms: now,
-        };
+        let batch = priced.into_batch(customer_id, idempotency, now);
         match self.store().accept(batch).await.map_err(rejection_from_store)? {
             AcceptOutcome::Stored { .. } => {
-                if answer.messages.iter().any(|m| m.status == MessageStatus::Queued) {
+                if answer.has_queued() {
                     self.dispatch_signal().notify_one();
                 }
                 Ok(Accepted::Fresh { response: answer, json })
@@ -206,11 +224,19 @@ impl Platform {
         submissions: Vec<Submission>,
     ) -> Vec<Result<AcceptResponse, Rejection>> {
         let now = self.now_ms();
+        // One read of the customer's agreement and tariff serves every submission.
+        let profile = match self.profile(customer_id).await {
+            Ok(profile) => profile,
+            Err(rejection) => {
+                self.metrics().reject(rejection.code);
+                return submissions.iter().map(|_| Err(rejection.clone())).collect();
+            }
+        };
         let mut results: Vec<Result<AcceptResponse, Rejection>> = Vec::with_capacity(submissions.len());
         let mut batches = Vec::new();
         let mut slots = Vec::new();
         for submission in &submissions {
-            let priced = match self.price(customer_id, submission, now).await {
+            let priced = match self.price(&profile, submission, now) {
                 Ok(priced) => priced,
                 Err(rejection) => {
                     results.push(Err(rejection));
@@ -221,12 +247,7 @@ impl Platform {
                 Ok(answer) => {
                     slots.push(results.len());
                     results.push(Ok(answer));
-                    batches.push(AcceptBatch {
-                        customer_id: customer_id.to_owned(),
-                        messages: priced.messages.into_iter().map(|(_, stored)| stored).collect(),
-                        idempotency: None,
-                        now_ms: now,
-                    });
+                    batches.push(priced.into_batch(customer_id, None, now));
                 }
                 Err(rejection) => results.push(Err(rejection)),
             }
@@ -248,16 +269,13 @@ impl Platform {
                 }
             }
         }
-        let metrics = self.metrics();
         let mut queued = false;
         for result in &results {
             match result {
-                Err(rejection) => metrics.reject(rejection.code),
+                Err(rejection) => self.metrics().reject(rejection.code),
                 Ok(response) => {
-                    queued |= response.messages.iter().any(|m| m.status == MessageStatus::Queued);
-                    metrics.accepted_requests.fetch_add(1, Ordering::Relaxed);
-                    metrics.accepted_messages.fetch_add(response.messages.len() as u64, Ordering::Relaxed);
-                    metrics.charged_micros.fetch_add(response.total_price.micros().max(0) as u64, Ordering::Relaxed);
+                    queued |= response.has_queued();
+                    self.count_accepted(response);
                 }
             }
         }
@@ -267,12 +285,11 @@ impl Platform {
         results
     }
 
-    async fn price(&self, customer_id: &str, s: &Submission, now: i64) -> Result<Priced, Rejection> {
+    fn price(&self, profile: &Profile, s: &Submission, now: i64) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
         if let Some(url) = &s.callback_url {
             self.callback_policy().check("callback_url", url)?;
         }
-        let profile = self.profile(customer_id).await?;
         let agreement = tongdao_domain::agreement::in_force(&profile.agreements, now)?;
         if s.text.len() > MAX_TEXT_BYTES {
             return Err(Rejection::field(ErrorCode::TextTooLong, "text", "text is over 64 KiB"));
@@ -320,7 +337,7 @@ impl Platform {
         let mut priced =
             Priced { messages: Vec::with_capacity(s.recipients.len()), rejected: Vec::new(), first_refusal: None };
         for (index, to) in s.recipients.iter().enumerate() {
-            match self.price_one(&profile, to, segments, index) {
+            match self.price_one(profile, to, segments, index) {
                 Ok((number, carrier, price)) => {
                     let id = tongdao_domain::id::new_id("msg");
                     let shown = AcceptedMessage {

@@ -366,4 +366,24 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn the_smpp_listener_takes_tls_files_in_pairs_and_its_limits_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("half.toml", "[smpp]\ntls_cert = \"c.pem\"\n")?;
+            assert!(Config::load(Some(Path::new("half.toml")), &Overrides::default()).is_err());
+            jail.create_file(
+                "tls.toml",
+                "[smpp]\nlisten = \"127.0.0.1:3775\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nwindow = 8\n",
+            )?;
+            let c = Config::load(Some(Path::new("tls.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            let server = c.smpp_server();
+            assert_eq!(server.listen.port(), 3775);
+            assert_eq!(server.window, 8);
+            let tls = server.tls.ok_or("TLS configured")?;
+            assert_eq!((tls.cert.as_path(), tls.key.as_path()), (Path::new("c.pem"), Path::new("k.pem")));
+            assert!(Config::default().smpp_server().tls.is_none());
+            Ok(())
+        });
+    }
 }

@@ -29,30 +29,29 @@ fn ips_json(account: &SmppAccount) -> StoreResult<String> {
 }
 
 pub(super) fn create_account(conn: &Connection, account: &SmppAccount) -> StoreResult<SmppAccount> {
-    let exists: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM smpp_accounts WHERE system_id = ?1")?
-        .query_row([&account.system_id], |r| r.get(0))
-        .optional()?;
-    if exists.is_some() {
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO smpp_accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (system_id) DO NOTHING"
+        ))?
+        .execute(params![
+            account.system_id,
+            account.customer_id,
+            account.password_hash,
+            ips_json(account)?,
+            account.max_binds,
+            account.tps,
+            account.created_at,
+            account.updated_at
+        ])?;
+    if inserted == 0 {
         return Err(StoreError::Conflict(format!("the system_id {} is taken", account.system_id)));
     }
-    conn.prepare_cached(&format!(
-        "INSERT INTO smpp_accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    ))?
-    .execute(params![
-        account.system_id,
-        account.customer_id,
-        account.password_hash,
-        ips_json(account)?,
-        account.max_binds,
-        account.tps,
-        account.created_at,
-        account.updated_at
-    ])?;
-    find_account(conn, &account.system_id)?.ok_or(StoreError::NotFound)
+    Ok(account.clone())
 }
 
-/// Replaces the account's password hash, IPs and limits (system_id and customer stay).
+/// Replaces the account's password hash, IPs and limits (system_id, customer and creation
+/// time stay as stored; the caller read them).
 pub(super) fn update_account(conn: &Connection, account: &SmppAccount) -> StoreResult<SmppAccount> {
     let changed = conn
         .prepare_cached(
@@ -71,7 +70,7 @@ pub(super) fn update_account(conn: &Connection, account: &SmppAccount) -> StoreR
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    find_account(conn, &account.system_id)?.ok_or(StoreError::NotFound)
+    Ok(account.clone())
 }
 
 pub(super) fn delete_account(conn: &Connection, customer_id: &str, system_id: &str) -> StoreResult<()> {

@@ -240,14 +240,14 @@ async fn receipts_wait_for_a_receiver_bind_and_a_customer_sees_only_its_own() {
 
     let mut alice_got = std::collections::HashSet::new();
     let mut alice_mo = Vec::new();
-    let mut alice_binds_used = [false, false];
     while alice_got.len() < 5 || alice_mo.is_empty() {
-        let (sm, bind) = tokio::select! {
-            sm = alice_rx.next_delivery(WAIT) => (sm, 0),
-            sm = alice_trx.next_delivery(WAIT) => (sm, 1),
+        // Either of her receiving binds may carry each one (the spread itself is tested in
+        // crates/smpp-server/tests/deliver.rs).
+        let sm = tokio::select! {
+            sm = alice_rx.next_delivery(WAIT) => sm,
+            sm = alice_trx.next_delivery(WAIT) => sm,
         };
         let sm = sm.expect("alice's deliveries");
-        alice_binds_used[bind] = true;
         if sm.esm_class & 0x04 != 0 {
             alice_got.insert(receipt_of(&sm).id);
         } else {
@@ -271,7 +271,6 @@ async fn receipts_wait_for_a_receiver_bind_and_a_customer_sees_only_its_own() {
     for esme in [&mut alice_rx, &mut alice_trx, &mut bob_rx] {
         assert!(esme.next_delivery(Duration::from_millis(500)).await.is_none(), "nothing more, nothing else");
     }
-    assert!(alice_binds_used.iter().any(|used| *used));
     assert_eq!(gw.platform().store().smpp_outbox_depth().await.expect("depth"), 0, "all taken");
 }
 
