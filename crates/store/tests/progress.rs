@@ -83,6 +83,31 @@ async fn a_receipt_before_its_submit_is_kept_and_matched_when_the_submit_comes()
 }
 
 #[tokio::test]
+async fn early_receipts_and_receipts_in_the_submits_batch_settle_a_long_message_together() {
+    let (_dir, store) = store_with_message(ChargeOn::Delivery, 3).await;
+    let start = balance(&store).await;
+    assert_eq!(store.record_progress(vec![receipt("m1", PartOutcome::Delivered)]).await, Ok(vec![Recorded::Early]));
+    let got = store.record_progress(vec![receipt("m3", PartOutcome::Delivered), submitted(&["m1", "m2", "m3"])]).await;
+    assert_eq!(got, Ok(vec![Recorded::Done, Recorded::Done]), "m2 is still out");
+    assert_eq!(status(&store).await.0, MessageStatus::Submitted);
+    assert_eq!(store.record_progress(vec![receipt("m2", PartOutcome::Delivered)]).await, Ok(vec![Recorded::Final]));
+    let (final_status, events) = status(&store).await;
+    assert_eq!(final_status, MessageStatus::Delivered);
+    let names: Vec<MessageStatus> = events.iter().map(|e| e.status).collect();
+    assert_eq!(names, [MessageStatus::Queued, MessageStatus::Submitted, MessageStatus::Delivered]);
+    assert_eq!(balance(&store).await, start, "every part delivered: nothing refunded");
+
+    // Every part's receipt first: the submit settles the message at once.
+    let (_dir, store) = store_with_message(ChargeOn::Delivery, 2).await;
+    let early = vec![receipt("e1", PartOutcome::Delivered), receipt("e2", PartOutcome::Undeliverable)];
+    assert_eq!(store.record_progress(early).await, Ok(vec![Recorded::Early, Recorded::Early]));
+    assert_eq!(store.record_progress(vec![submitted(&["e1", "e2"])]).await, Ok(vec![Recorded::Final]));
+    assert_eq!(status(&store).await.0, MessageStatus::Undeliverable);
+    // Both parts are known now: the same receipts again change nothing.
+    assert_eq!(store.record_progress(vec![receipt("e2", PartOutcome::Delivered)]).await, Ok(vec![Recorded::Ignored]));
+}
+
+#[tokio::test]
 async fn parts_roll_up_to_the_worst_outcome_and_delivery_settles_per_part() {
     let (_dir, store) = store_with_message(ChargeOn::Delivery, 3).await;
     let start = balance(&store).await;

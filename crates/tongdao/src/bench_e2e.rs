@@ -56,6 +56,19 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 }
 
 /// Peak resident set size of this process, in MiB (Linux).
+/// What the carrier side's progress writer did: how often receipts came before their submit.
+pub fn progress_line(carriers: &tongdao_carrier::CarrierSide) -> String {
+    let p = carriers.progress_stats();
+    format!(
+        "progress: {} batches, {} recorded, {} early receipts, {} ignored; dispatch reads {}",
+        p.batches.load(Ordering::Relaxed),
+        p.recorded.load(Ordering::Relaxed),
+        p.early_receipts.load(Ordering::Relaxed),
+        p.ignored.load(Ordering::Relaxed),
+        carriers.dispatch_stats().queue_reads.load(Ordering::Relaxed),
+    )
+}
+
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -189,15 +202,7 @@ async fn drive(args: &E2eBenchArgs, config: &Config, gateway: &Gateway) -> anyho
         String::new()
     };
     let resubmitted = carriers.dispatch_stats().resubmissions.load(Ordering::Relaxed);
-    let p = carriers.progress_stats();
-    eprintln!(
-        "progress: {} batches, {} recorded, {} early receipts, {} ignored; dispatch reads {}",
-        p.batches.load(Ordering::Relaxed),
-        p.recorded.load(Ordering::Relaxed),
-        p.early_receipts.load(Ordering::Relaxed),
-        p.ignored.load(Ordering::Relaxed),
-        carriers.dispatch_stats().queue_reads.load(Ordering::Relaxed),
-    );
+    eprintln!("{}", progress_line(carriers));
     Ok(format!(
         "end to end: {rate:.0} msg/s ({} messages, {delivered} delivered, in {:.2} s; HTTP accepted {} at {:.0} msg/s, \
          {} per request)\n\

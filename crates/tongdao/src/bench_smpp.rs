@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 use tongdao_smpp::pdu::{Bind, Command, Leniency, MessageIdResp, Pdu, Sm};
 
-use crate::bench_e2e::{bench_config, fund_demo, peak_rss_mib};
+use crate::bench_e2e::{bench_config, fund_demo, peak_rss_mib, progress_line};
 use crate::config::Config;
 use crate::demo;
 use crate::gateway::Gateway;
@@ -125,6 +125,9 @@ async fn drive(args: &SmppBenchArgs, config: &Config, gateway: &Gateway) -> anyh
     let writes = platform.store().write_stats();
     let (commits, jobs) = (writes.commits - writes_before.commits, writes.jobs - writes_before.jobs);
     let busy_secs = (writes.busy_micros - writes_before.busy_micros) as f64 / 1e6;
+    if let Some(carriers) = gateway.carrier_side() {
+        eprintln!("{}", progress_line(carriers));
+    }
 
     let ok: u64 = stats.iter().map(|s| s.ok).sum();
     let refused: u64 = stats.iter().map(|s| s.refused).sum();

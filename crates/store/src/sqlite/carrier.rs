@@ -191,6 +191,43 @@ fn submitted(
     receipts: &[Attached<'_>],
 ) -> StoreResult<Recorded> {
     let parts = carrier_message_ids.len();
+    // Receipts that came first, in an earlier batch, join those of this batch: when every
+    // part has one, the message goes from queued to final in one write.
+    let mut early = Vec::new();
+    for (part, id) in carrier_message_ids.iter().enumerate() {
+        if receipts.iter().any(|r| r.part == part) {
+            continue;
+        }
+        let found = conn
+            .prepare_cached(
+                "DELETE FROM early_receipts WHERE link = ?1 AND carrier_message_id = ?2 \
+                 RETURNING outcome, error, received_at",
+            )?
+            .query_row(params![link, id], |r| {
+                let outcome: String = r.get(0)?;
+                let error: Option<String> = r.get(1)?;
+                let received_at: i64 = r.get(2)?;
+                Ok((part, PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown), error, received_at.max(at)))
+            })
+            .optional()?;
+        early.extend(found);
+    }
+    let all: Vec<Attached<'_>>;
+    let receipts = if early.is_empty() {
+        receipts
+    } else {
+        all = receipts
+            .iter()
+            .copied()
+            .chain(early.iter().map(|(part, outcome, error, at)| Attached {
+                part: *part,
+                outcome: *outcome,
+                error: error.as_deref(),
+                at: *at,
+            }))
+            .collect();
+        &all
+    };
     let joined = carrier_message_ids.join(",");
     let submit_change = Change {
         carrier: Some(link),
@@ -262,23 +299,8 @@ fn submitted(
     let mut result = Recorded::Done;
     for (part, id) in carrier_message_ids.iter().enumerate() {
         insert_part(conn, link, id, customer_id, message_id, part, at, None)?;
-        let here = receipts.iter().find(|r| r.part == part).map(|r| (r.outcome, r.error.map(str::to_owned), r.at));
-        // Its receipt may have come first, in an earlier batch.
-        let early = match here {
-            Some(found) => Some(found),
-            None => conn
-                .prepare_cached(
-                    "DELETE FROM early_receipts WHERE link = ?1 AND carrier_message_id = ?2 \
-                     RETURNING outcome, error, received_at",
-                )?
-                .query_row(params![link, id], |r| {
-                    let outcome: String = r.get(0)?;
-                    Ok((PartOutcome::parse(&outcome).unwrap_or(PartOutcome::Unknown), r.get(1)?, r.get(2)?))
-                })
-                .optional()?,
-        };
-        if let Some((outcome, error, received_at)) = early {
-            result = receipt(conn, link, std::slice::from_ref(id), outcome, error.as_deref(), received_at.max(at))?;
+        if let Some(r) = receipts.iter().find(|r| r.part == part) {
+            result = receipt(conn, link, std::slice::from_ref(id), r.outcome, r.error, r.at)?;
         }
     }
     Ok(result)
