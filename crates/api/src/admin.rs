@@ -119,7 +119,7 @@ async fn carriers(State(state): State<AppState>, _: OperatorAuth) -> ApiResult<R
     Ok(Json(json!({ "carriers": state.platform.carriers() })).into_response())
 }
 
-fn created<T: serde::Serialize>(body: T) -> Response {
+pub(crate) fn created<T: serde::Serialize>(body: T) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 

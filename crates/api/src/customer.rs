@@ -97,7 +97,7 @@ async fn list_inbound(
     Ok(Json(json!({ "inbound": inbound, "next_cursor": next_cursor })).into_response())
 }
 
-fn page_limit(limit: Option<&str>) -> Result<u32, Rejection> {
+pub(crate) fn page_limit(limit: Option<&str>) -> Result<u32, Rejection> {
     match limit {
         Some(l) => l
             .parse::<u32>()

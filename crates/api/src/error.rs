@@ -19,6 +19,9 @@ pub fn error_json(rejection: &Rejection) -> String {
     if let Some(field) = &rejection.field {
         error["field"] = serde_json::Value::String(field.clone());
     }
+    if let Some(seconds) = rejection.retry_after {
+        error["retry_after"] = serde_json::Value::from(seconds);
+    }
     serde_json::json!({ "error": error }).to_string()
 }
 
@@ -29,6 +32,9 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.0.code == ErrorCode::Unauthorized {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.0.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`customer`]: the `/v1` customer API (send, quote, messages, balance, pricing, agreement);
 //! - [`admin`]: the `/admin/v1` operator API (customers, agreements, tariffs, money, keys);
+//! - [`compliance`]: contacts, opt-outs, the blocklist and the out-of-scope report (clause 2);
 //! - [`extract`]: bearer authentication and the JSON body reader (capped, with field-named errors);
 //! - [`error`]: a [`tongdao_domain::Rejection`] as `{"error": {"code", "message", "field"?}}`;
 //! - [`views`]: the JSON shapes of records;
@@ -13,6 +14,7 @@
 //! Contain SQL or business rules: every handler translates and calls [`tongdao_pipeline::Platform`].
 
 pub mod admin;
+pub mod compliance;
 pub mod customer;
 pub mod error;
 pub mod extract;
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(customer::routes())
         .merge(admin::routes())
+        .merge(compliance::routes())
         .merge(service::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

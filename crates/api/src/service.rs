@@ -192,7 +192,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         let message = String::from_utf8_lossy(&body).trim().to_owned();
         let field = crate::extract::field_named_in(&message);
         let message = if message.is_empty() { status.to_string() } else { message };
-        let rejection = Rejection { code: code_for_status(status), message, field };
+        let rejection = Rejection { code: code_for_status(status), message, field, retry_after: None };
         let mut rewritten = ApiError(rejection).into_response();
         *rewritten.status_mut() = status;
         response = rewritten;

@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tongdao_domain::Clock;
 use tongdao_domain::text::{decode_gsm7_unpacked, decode_ucs2};
+use tongdao_domain::{Clock, Msisdn};
 use tongdao_smpp::pdu::Sm;
 use tongdao_smpp::receipt::{DeliveryReceipt, ReceiptOutcome, id_forms};
 use tongdao_smpp::tlv::Tlvs;
@@ -142,6 +142,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     progress: ProgressSink,
     clock: Arc<dyn Clock>,
+    opt_out_keywords: Arc<[String]>,
 ) {
     let mut partial: HashMap<(String, u16, u8), Partial> = HashMap::new();
     while let Some(Incoming::DeliverSm(sm, ack)) = incoming.recv().await {
@@ -173,13 +174,17 @@ pub async fn run(
                     }
                 };
                 match complete {
-                    Some((to, text)) => store_reply(&store, &*clock, &link, &reply.from, &to, text, Some(ack)).await,
+                    Some((to, text)) => {
+                        let reply = WholeReply { link: &link, from: &reply.from, to: &to, text };
+                        store_reply(&store, &*clock, &opt_out_keywords, reply, Some(ack)).await
+                    }
                     // A part is acknowledged when it arrives; the reply is stored when whole
                     // (or, incomplete, after the timeout).
                     None => ack.send().await,
                 }
                 for (from, to, text) in stale(&mut partial) {
-                    store_reply(&store, &*clock, &link, &from, &to, text, None).await;
+                    let reply = WholeReply { link: &link, from: &from, to: &to, text };
+                    store_reply(&store, &*clock, &opt_out_keywords, reply, None).await;
                 }
             }
         }
@@ -206,15 +211,28 @@ fn stale(partial: &mut HashMap<(String, u16, u8), Partial>) -> Vec<(String, Stri
         .collect()
 }
 
+/// A whole reply (MO), as it goes to the store.
+struct WholeReply<'a> {
+    link: &'a str,
+    from: &'a str,
+    to: &'a str,
+    text: String,
+}
+
 async fn store_reply(
     store: &Arc<dyn Store>,
     clock: &dyn Clock,
-    link: &str,
-    from: &str,
-    to: &str,
-    text: String,
+    opt_out_keywords: &[String],
+    reply: WholeReply<'_>,
     ack: Option<Ack>,
 ) {
+    let WholeReply { link, from, to, text } = reply;
+    // An opt-out names its sender as we store recipients: E.164 with `+` (carriers write
+    // the international number without it).
+    let opt_out = tongdao_domain::optout::is_opt_out(&text, opt_out_keywords)
+        .then(|| Msisdn::parse(from).or_else(|_| Msisdn::parse(&format!("+{from}"))).ok())
+        .flatten()
+        .map(|number| number.as_str().to_owned());
     let inbound = NewInbound {
         id: tongdao_domain::id::new_id("mo"),
         sender: from.to_owned(),
@@ -222,6 +240,7 @@ async fn store_reply(
         text,
         link: link.to_owned(),
         received_at: clock.now_ms(),
+        opt_out,
     };
     for attempt in 1..=5u64 {
         match store.record_inbound(inbound.clone()).await {

@@ -150,6 +150,7 @@ impl CarrierSide {
                 store.clone(),
                 progress.clone(),
                 clock.clone(),
+                platform.opt_out_keywords(),
             )));
             links.push(carrier);
         }

@@ -54,6 +54,59 @@ pub struct AgreementTerms {
     #[serde(default = "default_max_segments")]
     pub max_segments: u32,
     pub terms_version: String,
+    /// Clause 2: how this customer's messages are screened and limited.
+    #[serde(default)]
+    pub compliance: ComplianceTerms,
+}
+
+/// What clause 2 leaves to each agreement: frequency limits per recipient and the
+/// advertising score thresholds. Stored with the agreement; absent fields take the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComplianceTerms {
+    pub frequency: FrequencyLimits,
+    /// Advertising score at which a message is held for review; `None`: the platform's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertising_review_at: Option<u32>,
+    /// Advertising score at which a message is refused; `None`: the platform's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertising_reject_at: Option<u32>,
+}
+
+/// Messages per recipient a customer may send in each window (a calendar minute and hour,
+/// and a day in China Standard Time); 0 means no limit in that window. The defaults are what
+/// the big Chinese platforms use for verification codes: 1 a minute, 5 an hour, 10 a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrequencyLimits {
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub per_day: u32,
+}
+
+impl Default for FrequencyLimits {
+    fn default() -> Self {
+        FrequencyLimits { per_minute: 1, per_hour: 5, per_day: 10 }
+    }
+}
+
+impl FrequencyLimits {
+    /// No limit in any window.
+    pub const NONE: FrequencyLimits = FrequencyLimits { per_minute: 0, per_hour: 0, per_day: 0 };
+
+    pub fn is_unlimited(&self) -> bool {
+        *self == Self::NONE
+    }
+
+    /// The windows, each as (limit, length in ms, offset of its boundaries from the epoch).
+    pub fn windows(&self) -> [(u32, i64, i64); 3] {
+        [(self.per_minute, 60_000, 0), (self.per_hour, 3_600_000, 0), (self.per_day, 86_400_000, CST_OFFSET_MS)]
+    }
+
+    /// The start of the window of `length` (offset as in [`FrequencyLimits::windows`]) that holds `now_ms`.
+    pub fn window_start(now_ms: i64, length: i64, offset: i64) -> i64 {
+        (now_ms + offset).div_euclid(length) * length - offset
+    }
 }
 
 fn default_max_segments() -> u32 {
@@ -97,6 +150,18 @@ impl AgreementTerms {
         }
         if !(1..=365).contains(&self.cure_days) {
             return Err(Rejection::invalid("cure_days", "cure_days must be 1-365"));
+        }
+        let c = &self.compliance;
+        if let (Some(review), Some(reject)) = (c.advertising_review_at, c.advertising_reject_at)
+            && review > reject
+        {
+            return Err(Rejection::invalid(
+                "compliance.advertising_review_at",
+                "advertising_review_at must not be above advertising_reject_at",
+            ));
+        }
+        if c.advertising_review_at == Some(0) || c.advertising_reject_at == Some(0) {
+            return Err(Rejection::invalid("compliance", "advertising thresholds must be at least 1"));
         }
         if !(1..=255).contains(&self.max_segments) {
             return Err(Rejection::invalid("max_segments", "max_segments must be 1-255"));
@@ -388,6 +453,7 @@ mod tests {
             charge_on: ChargeOn::Submit,
             max_segments: 10,
             terms_version: "v1".into(),
+            compliance: ComplianceTerms::default(),
         }
     }
 

@@ -27,11 +27,14 @@ pub mod message;
 pub mod money;
 pub mod msisdn;
 pub mod numbering;
+pub mod optout;
 pub mod rejection;
 pub mod tariff;
 pub mod text;
 
-pub use agreement::{Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ScopePolicy};
+pub use agreement::{
+    Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ComplianceTerms, FrequencyLimits, ScopePolicy,
+};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use message::{ConcatPart, MessageStatus, ReceiptRequest};
 pub use money::Money;

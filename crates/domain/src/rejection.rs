@@ -42,6 +42,11 @@ codes! {
     AgreementNotActive => "agreement_not_active", 403, 0x45, "no agreement in force: unsigned, not yet effective or terminated";
     AgreementExpired => "agreement_expired", 403, 0x45, "the agreement's term has ended";
     AccountSuspended => "account_suspended", 403, 0x45, "the service is suspended (agreement clause 3.5)";
+    RecipientOutOfScope => "recipient_out_of_scope", 403, 0x0B, "the recipient is not in the customer's contact directory and the agreement enforces its scope (clause 2.2)";
+    RecipientOptedOut => "recipient_opted_out", 403, 0x0B, "the recipient opted out of this customer's messages";
+    RecipientBlocked => "recipient_blocked", 403, 0x0B, "the operator has blocked this recipient for every customer";
+    ContentRejected => "content_rejected", 422, 0x45, "the content is forbidden by the agreement (clause 2.3); the message names the category";
+    RateLimited => "rate_limited", 429, 0x58, "too many messages to this recipient; retry after the Retry-After seconds";
     InsufficientBalance => "insufficient_balance", 402, 0x45, "the prepaid balance cannot pay the whole request";
     NotFound => "not_found", 404, 0x67, "no such resource for these credentials";
     MethodNotAllowed => "method_not_allowed", 405, 0x03, "the resource does not support this method";
@@ -69,14 +74,16 @@ pub struct Rejection {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds after which the same request may succeed (`rate_limited`): HTTP `Retry-After`.
+    pub retry_after: Option<u32>,
 }
 
 impl Rejection {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Rejection { code, message: message.into(), field: None }
+        Rejection { code, message: message.into(), field: None, retry_after: None }
     }
     pub fn field(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Rejection { code, message: message.into(), field: Some(field.into()) }
+        Rejection { code, message: message.into(), field: Some(field.into()), retry_after: None }
     }
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::field(ErrorCode::InvalidRequest, field, message)

@@ -74,10 +74,17 @@ async fn failed_messages(store: &SqliteStore, customer_id: &str, count: usize, a
             charge_on: tongdao_domain::agreement::ChargeOn::Submit,
             concat: None,
             receipt: Default::default(),
+            out_of_scope: false,
         })
         .collect();
     store
-        .accept(AcceptBatch { customer_id: customer_id.into(), messages, idempotency: None, now_ms: at })
+        .accept(AcceptBatch {
+            customer_id: customer_id.into(),
+            messages,
+            idempotency: None,
+            frequency: tongdao_domain::FrequencyLimits::NONE,
+            now_ms: at,
+        })
         .await
         .expect("accept");
     let progress = ids

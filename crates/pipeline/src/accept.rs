@@ -11,8 +11,10 @@ use std::sync::atomic::Ordering;
 use tongdao_domain::message::{
     MAX_CLIENT_REF_CHARS, MAX_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_SENDER_CHARS, MAX_TEXT_BYTES, MAX_VALIDITY_MS,
 };
-use tongdao_domain::{ConcatPart, ErrorCode, MessageStatus, Money, Msisdn, ReceiptRequest, Rejection, Text};
-use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage};
+use tongdao_domain::{
+    ConcatPart, ErrorCode, FrequencyLimits, MessageStatus, Money, Msisdn, ReceiptRequest, Rejection, ScopePolicy, Text,
+};
+use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage, RecipientFlags};
 
 use crate::cache::Profile;
 use crate::credentials::sha256_hex;
@@ -102,9 +104,16 @@ pub const ACCEPTED_STATUS: u16 = 202;
 
 struct Priced {
     messages: Vec<(AcceptedMessage, NewMessage)>,
+    /// For each of `messages`, the index of its recipient in the submission.
+    indices: Vec<usize>,
     rejected: Vec<RejectedRecipient>,
     first_refusal: Option<Rejection>,
+    frequency: FrequencyLimits,
 }
+
+/// What the store knows of a submission's recipients, by index (default: nothing known, for
+/// numbers that do not parse).
+type Flags = Vec<RecipientFlags>;
 
 impl Priced {
     /// What the store takes: the messages, their customer, and the request's idempotency record.
@@ -112,6 +121,7 @@ impl Priced {
         AcceptBatch {
             customer_id: customer_id.to_owned(),
             messages: self.messages.into_iter().map(|(_, stored)| stored).collect(),
+            frequency: self.frequency,
             idempotency,
             now_ms,
         }
@@ -130,7 +140,8 @@ impl Platform {
     pub async fn quote(&self, customer_id: &str, submission: &Submission) -> Result<Quote, Rejection> {
         let now = self.now_ms();
         let profile = self.profile(customer_id).await?;
-        let priced = self.price(&profile, submission, now)?;
+        let flags = self.recipient_flags(customer_id, std::slice::from_ref(submission)).await?;
+        let priced = self.price(&profile, submission, flags.first().map_or(&[][..], Vec::as_slice), &[], now)?;
         let mut quote = response(&priced, submission.partial)?;
         quote.messages.iter_mut().for_each(|m| m.id = None);
         Ok(quote)
@@ -194,25 +205,69 @@ impl Platform {
             None => None,
         };
         let profile = self.profile(customer_id).await?;
-        let priced = self.price(&profile, &submission, now)?;
-        let answer = response(&priced, submission.partial)?;
-        let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
-        let idempotency = request_hash.map(|(key, request_hash)| IdempotencyRecord {
-            key: key.to_owned(),
-            request_hash,
-            status: ACCEPTED_STATUS,
-            response: json.clone(),
-        });
-        let batch = priced.into_batch(customer_id, idempotency, now);
-        match self.store().accept(batch).await.map_err(rejection_from_store)? {
-            AcceptOutcome::Stored { .. } => {
-                if answer.has_queued() {
-                    self.dispatch_signal().notify_one();
+        let flags = self.recipient_flags(customer_id, std::slice::from_ref(&submission)).await?;
+        let flags = flags.first().map_or(&[][..], Vec::as_slice);
+        // A partial request drops a recipient over its frequency limit and tries the rest
+        // again; each round drops one, so this ends.
+        let mut limited: Vec<(usize, Rejection)> = Vec::new();
+        loop {
+            let priced = self.price(&profile, &submission, flags, &limited, now)?;
+            let indices = priced.indices.clone();
+            let answer = response(&priced, submission.partial)?;
+            let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
+            let idempotency = request_hash.as_ref().map(|(key, request_hash)| IdempotencyRecord {
+                key: (*key).to_owned(),
+                request_hash: request_hash.clone(),
+                status: ACCEPTED_STATUS,
+                response: json.clone(),
+            });
+            let batch = priced.into_batch(customer_id, idempotency, now);
+            match self.store().accept(batch).await {
+                Ok(AcceptOutcome::Stored { .. }) => {
+                    if answer.has_queued() {
+                        self.dispatch_signal().notify_one();
+                    }
+                    return Ok(Accepted::Fresh { response: answer, json });
                 }
-                Ok(Accepted::Fresh { response: answer, json })
+                Ok(AcceptOutcome::Replayed { status, response }) => {
+                    return Ok(Accepted::Replayed { status, json: response });
+                }
+                Err(tongdao_store::StoreError::RateLimited { index, retry_after_ms }) => {
+                    let recipient = indices.get(index).copied().unwrap_or(0);
+                    let rejection = crate::rate_limited(Some(format!("to[{recipient}]")), retry_after_ms);
+                    if !submission.partial || limited.len() + 1 >= submission.recipients.len() {
+                        return Err(rejection);
+                    }
+                    limited.push((recipient, rejection));
+                }
+                Err(error) => return Err(rejection_from_store(error)),
             }
-            AcceptOutcome::Replayed { status, response } => Ok(Accepted::Replayed { status, json: response }),
         }
+    }
+
+    /// What the store knows of each submission's recipients (contact, opted out, blocked),
+    /// in one read for all of them.
+    async fn recipient_flags(&self, customer_id: &str, submissions: &[Submission]) -> Result<Vec<Flags>, Rejection> {
+        let mut numbers = Vec::new();
+        let mut at = Vec::new();
+        for (s, submission) in submissions.iter().enumerate() {
+            for (r, to) in submission.recipients.iter().enumerate() {
+                if let Ok(number) = Msisdn::parse(to) {
+                    numbers.push(number.as_str().to_owned());
+                    at.push((s, r));
+                }
+            }
+        }
+        let mut flags: Vec<Flags> =
+            submissions.iter().map(|s| vec![RecipientFlags::default(); s.recipients.len()]).collect();
+        if numbers.is_empty() {
+            return Ok(flags);
+        }
+        let found = self.store().recipient_flags(customer_id, numbers).await.map_err(rejection_from_store)?;
+        for ((s, r), f) in at.into_iter().zip(found) {
+            flags[s][r] = f;
+        }
+        Ok(flags)
     }
 
     /// Accepts independent submissions of one customer in one store job (an SMPP edge's
@@ -232,11 +287,18 @@ impl Platform {
                 return submissions.iter().map(|_| Err(rejection.clone())).collect();
             }
         };
+        let flags = match self.recipient_flags(customer_id, &submissions).await {
+            Ok(flags) => flags,
+            Err(rejection) => {
+                self.metrics().reject(rejection.code);
+                return submissions.iter().map(|_| Err(rejection.clone())).collect();
+            }
+        };
         let mut results: Vec<Result<AcceptResponse, Rejection>> = Vec::with_capacity(submissions.len());
         let mut batches = Vec::new();
         let mut slots = Vec::new();
-        for submission in &submissions {
-            let priced = match self.price(&profile, submission, now) {
+        for (submission, flags) in submissions.iter().zip(&flags) {
+            let priced = match self.price(&profile, submission, flags, &[], now) {
                 Ok(priced) => priced,
                 Err(rejection) => {
                     results.push(Err(rejection));
@@ -285,7 +347,16 @@ impl Platform {
         results
     }
 
-    fn price(&self, profile: &Profile, s: &Submission, now: i64) -> Result<Priced, Rejection> {
+    /// Checks and prices a submission; `flags` holds what the store knows of each recipient
+    /// and `excluded` the recipients already refused (with their reasons) in a partial request.
+    fn price(
+        &self,
+        profile: &Profile,
+        s: &Submission,
+        flags: &[RecipientFlags],
+        excluded: &[(usize, Rejection)],
+        now: i64,
+    ) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
         if let Some(url) = &s.callback_url {
             self.callback_policy().check("callback_url", url)?;
@@ -334,10 +405,21 @@ impl Platform {
             Some(at) if at > now => MessageStatus::Scheduled,
             _ => MessageStatus::Queued,
         };
-        let mut priced =
-            Priced { messages: Vec::with_capacity(s.recipients.len()), rejected: Vec::new(), first_refusal: None };
+        let mut priced = Priced {
+            messages: Vec::with_capacity(s.recipients.len()),
+            indices: Vec::with_capacity(s.recipients.len()),
+            rejected: Vec::new(),
+            first_refusal: None,
+            frequency: agreement.terms.compliance.frequency,
+        };
+        let scope = agreement.terms.scope_policy;
         for (index, to) in s.recipients.iter().enumerate() {
-            match self.price_one(profile, to, segments, index) {
+            let flags = flags.get(index).copied().unwrap_or_default();
+            let checked = match excluded.iter().find(|(i, _)| *i == index) {
+                Some((_, rejection)) => Err(rejection.clone()),
+                None => self.price_one(profile, to, segments, index, flags, scope),
+            };
+            match checked {
                 Ok((number, carrier, price)) => {
                     let id = tongdao_domain::id::new_id("msg");
                     let shown = AcceptedMessage {
@@ -365,8 +447,10 @@ impl Platform {
                         charge_on: agreement.terms.charge_on,
                         concat: s.concat,
                         receipt: s.receipt,
+                        out_of_scope: !flags.contact,
                     };
                     priced.messages.push((shown, stored));
+                    priced.indices.push(index);
                 }
                 Err(rejection) if s.partial => {
                     priced.rejected.push(RejectedRecipient { index, to: to.clone(), error: (&rejection).into() });
@@ -388,11 +472,38 @@ impl Platform {
         to: &str,
         segments: u32,
         index: usize,
+        flags: RecipientFlags,
+        scope: ScopePolicy,
     ) -> Result<(Msisdn, Option<String>, Money), Rejection> {
         // Named only when refusing: the happy path allocates no field name.
         let field = || format!("to[{index}]");
         let number =
             Msisdn::parse(to).map_err(|e| Rejection::field(ErrorCode::InvalidNumber, field(), e.to_string()))?;
+        if flags.blocked {
+            return Err(Rejection::field(
+                ErrorCode::RecipientBlocked,
+                field(),
+                format!("{} is on the operator's blocklist", number.masked()),
+            ));
+        }
+        if flags.opted_out {
+            return Err(Rejection::field(
+                ErrorCode::RecipientOptedOut,
+                field(),
+                format!("{} opted out of this customer's messages", number.masked()),
+            ));
+        }
+        if !flags.contact && scope == ScopePolicy::Enforce {
+            return Err(Rejection::field(
+                ErrorCode::RecipientOutOfScope,
+                field(),
+                format!(
+                    "{} is not in the contact directory, and the agreement allows only the customer's own staff \
+                     and customers (clause 2.2)",
+                    number.masked()
+                ),
+            ));
+        }
         let carrier = self.numbering().classify(&number);
         let unit = profile.tariff.as_ref().and_then(|t| t.price_for(&number, carrier)).ok_or_else(|| {
             Rejection::field(

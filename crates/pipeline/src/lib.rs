@@ -23,6 +23,7 @@ pub mod accept;
 pub mod account;
 pub mod cache;
 pub mod carriers;
+pub mod compliance;
 pub mod credentials;
 pub mod metrics;
 pub mod operations;
@@ -58,6 +59,8 @@ struct Inner {
     /// Woken when receipts may be waiting for customers' SMPP binds.
     deliveries: Arc<Notify>,
     carriers: std::sync::OnceLock<Arc<dyn carriers::CarrierDirectory>>,
+    /// Replies that put their sender on the customer's suppression list.
+    opt_out_keywords: std::sync::RwLock<Arc<[String]>>,
 }
 
 impl Platform {
@@ -83,7 +86,22 @@ impl Platform {
                 webhooks: Arc::new(Notify::new()),
                 deliveries: Arc::new(Notify::new()),
                 carriers: std::sync::OnceLock::new(),
+                opt_out_keywords: std::sync::RwLock::new(
+                    tongdao_domain::optout::DEFAULT_KEYWORDS.iter().map(|k| (*k).to_owned()).collect(),
+                ),
             }),
+        }
+    }
+
+    /// The opt-out keywords (configurable; [`tongdao_domain::optout::DEFAULT_KEYWORDS`] by default).
+    pub fn opt_out_keywords(&self) -> Arc<[String]> {
+        self.inner.opt_out_keywords.read().map(|k| k.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+    pub fn set_opt_out_keywords(&self, keywords: Vec<String>) {
+        let keywords: Arc<[String]> = keywords.into();
+        match self.inner.opt_out_keywords.write() {
+            Ok(mut k) => *k = keywords,
+            Err(e) => *e.into_inner() = keywords,
         }
     }
 
@@ -123,6 +141,18 @@ impl Platform {
     }
 }
 
+/// `rate_limited` for one recipient (`field`), retryable after the window ends.
+pub fn rate_limited(field: Option<String>, retry_after_ms: i64) -> Rejection {
+    let seconds = u32::try_from((retry_after_ms.max(0) + 999) / 1000).unwrap_or(u32::MAX).max(1);
+    let mut rejection = Rejection::new(
+        ErrorCode::RateLimited,
+        format!("the agreement's frequency limit for this recipient is reached; retry in {seconds} s"),
+    );
+    rejection.field = field;
+    rejection.retry_after = Some(seconds);
+    rejection
+}
+
 /// How a store error reads to a customer or operator.
 pub fn rejection_from_store(error: StoreError) -> Rejection {
     match error {
@@ -142,6 +172,7 @@ pub fn rejection_from_store(error: StoreError) -> Rejection {
             format!("only a message not yet handed to a carrier can be cancelled; this one is {status}"),
         ),
         StoreError::Refused(rejection) => rejection,
+        StoreError::RateLimited { retry_after_ms, .. } => rate_limited(None, retry_after_ms),
         StoreError::Closed => Rejection::new(ErrorCode::Unavailable, "the server is shutting down; retry"),
         StoreError::Aborted => Rejection::new(ErrorCode::Unavailable, "nothing was stored; retry"),
         StoreError::Backend(detail) => {

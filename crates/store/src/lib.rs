@@ -45,6 +45,10 @@ pub enum StoreError {
     /// A domain rule refused the change (agreement lifecycle).
     #[error("{0}")]
     Refused(Rejection),
+    /// Message `index` of the batch would exceed the agreement's frequency limit for its
+    /// recipient; the window ends in `retry_after_ms`.
+    #[error("message {index} exceeds the frequency limit for its recipient")]
+    RateLimited { index: usize, retry_after_ms: i64 },
     #[error("the store is shutting down")]
     Closed,
     /// Another write in the same group commit failed half-way, so the batch was rolled
@@ -203,6 +207,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `limit`; returns how many.
     async fn expire_smpp_outbox(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
     async fn smpp_outbox_depth(&self) -> StoreResult<u64>;
+
+    // Compliance (issue 5)
+    /// Creates or replaces contacts (by number) in one transaction; returns how many.
+    async fn upsert_contacts(&self, customer_id: &str, contacts: Vec<Contact>) -> StoreResult<u64>;
+    async fn find_contact(&self, customer_id: &str, number: &str) -> StoreResult<Contact>;
+    async fn delete_contact(&self, customer_id: &str, number: &str) -> StoreResult<()>;
+    /// Contacts ordered by number, after `after` (exclusive), at most `limit`.
+    async fn list_contacts(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Contact>>;
+    /// For each number (E.164), whether it is a contact, opted out or blocked.
+    async fn recipient_flags(&self, customer_id: &str, numbers: Vec<String>) -> StoreResult<Vec<RecipientFlags>>;
+    /// Adds a number to the customer's suppression list (kept as first added if already there).
+    async fn add_suppression(&self, customer_id: &str, suppression: Suppression) -> StoreResult<Suppression>;
+    async fn remove_suppression(&self, customer_id: &str, number: &str) -> StoreResult<()>;
+    async fn list_suppressions(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Suppression>>;
+    async fn add_blocked(&self, blocked: BlockedNumber) -> StoreResult<BlockedNumber>;
+    async fn remove_blocked(&self, number: &str) -> StoreResult<()>;
+    async fn list_blocked(&self, after: &str, limit: u32) -> StoreResult<Vec<BlockedNumber>>;
+    /// Messages accepted out of scope in `[from_ms, to_ms)`: their count, and the newest `limit`.
+    async fn out_of_scope_sends(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<OutOfScopeSend>)>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

@@ -116,6 +116,8 @@ pub struct NewMessage {
     pub concat: Option<tongdao_domain::ConcatPart>,
     /// The SMPP receipts asked for.
     pub receipt: tongdao_domain::ReceiptRequest,
+    /// Accepted under an `audit` scope policy although the recipient is not a contact.
+    pub out_of_scope: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,9 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 pub struct AcceptBatch {
     pub customer_id: String,
     pub messages: Vec<NewMessage>,
+    /// The agreement's messages per recipient per window, counted and enforced in the
+    /// transaction that stores the messages.
+    pub frequency: tongdao_domain::FrequencyLimits,
     pub idempotency: Option<IdempotencyRecord>,
     pub now_ms: i64,
 }
@@ -334,6 +339,9 @@ pub struct NewInbound {
     pub text: String,
     pub link: String,
     pub received_at: i64,
+    /// The reply is an opt-out: put this number (the sender, E.164) on the suppression list
+    /// of the customer owning the recipient, in the same transaction.
+    pub opt_out: Option<String>,
 }
 
 /// An inbound message stored for the customer owning its number.
@@ -430,4 +438,103 @@ pub enum SmppEvent {
     },
     /// A reply (MO) routed to the customer.
     Inbound { inbound_id: String, from: String, to: String, text: String, received_at: i64 },
+}
+
+/// Who a contact is to the customer (clause 2.2: its own staff and customers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactKind {
+    Staff,
+    Customer,
+}
+
+impl ContactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactKind::Staff => "staff",
+            ContactKind::Customer => "customer",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ContactKind> {
+        match s {
+            "staff" => Some(ContactKind::Staff),
+            "customer" => Some(ContactKind::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a customer's contact directory; `number` is E.164 with `+`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Contact {
+    pub number: String,
+    pub name: String,
+    pub kind: ContactKind,
+    pub tags: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Why a number is on a customer's suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuppressionSource {
+    /// The recipient replied with an opt-out keyword.
+    Reply,
+    Customer,
+    Operator,
+}
+
+impl SuppressionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionSource::Reply => "reply",
+            SuppressionSource::Customer => "customer",
+            SuppressionSource::Operator => "operator",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SuppressionSource> {
+        match s {
+            "reply" => Some(SuppressionSource::Reply),
+            "customer" => Some(SuppressionSource::Customer),
+            "operator" => Some(SuppressionSource::Operator),
+            _ => None,
+        }
+    }
+}
+
+/// A number that opted out of one customer's messages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Suppression {
+    pub number: String,
+    pub source: SuppressionSource,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// A number on the operator's blocklist: no customer may reach it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlockedNumber {
+    pub number: String,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// What the accept path must know about one recipient of one customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecipientFlags {
+    /// In the customer's contact directory.
+    pub contact: bool,
+    /// On the customer's suppression list.
+    pub opted_out: bool,
+    /// On the operator's blocklist.
+    pub blocked: bool,
+}
+
+/// A message accepted although its recipient was not a contact (scope policy `audit`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutOfScopeSend {
+    pub message_id: String,
+    pub recipient: String,
+    pub created_at: i64,
 }

@@ -28,12 +28,14 @@ use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
 mod carrier;
+mod compliance;
 mod smpp;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, "carrier", include_str!("../migrations/sqlite/0002_carrier.sql")),
     (3, "smpp", include_str!("../migrations/sqlite/0003_smpp.sql")),
+    (4, "compliance", include_str!("../migrations/sqlite/0004_compliance.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -560,7 +562,7 @@ fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
 const AGREEMENT_COLUMNS: &str = "id, customer_id, version, provider_name, provider_address, customer_name, \
      customer_address, effective_from, term_years, maintenance_notice_days, log_retention_months, cure_days, \
      scope_policy, charge_on, max_segments, terms_version, signed_at, accepted_at, accepted_terms_version, \
-     suspended_at, suspension_reason, terminated_at, termination_reason, created_at";
+     suspended_at, suspension_reason, terminated_at, termination_reason, created_at, compliance";
 
 fn conversion_error(column: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.to_owned().into())
@@ -596,6 +598,10 @@ fn agreement_row(r: &Row<'_>) -> rusqlite::Result<Agreement> {
             },
             max_segments: r.get(14)?,
             terms_version: r.get(15)?,
+            compliance: {
+                let json: String = r.get(24)?;
+                serde_json::from_str(&json).map_err(|_| conversion_error(24, "bad compliance terms"))?
+            },
         },
         signed_at: r.get(16)?,
         accepted_at: r.get(17)?,
@@ -980,12 +986,15 @@ fn accept_at(
     if *balance < needed.micros() {
         return Err(StoreError::InsufficientBalance { balance: Money::from_micros(*balance), needed });
     }
+    let counts =
+        compliance::check_frequency(conn, &batch.customer_id, &batch.messages, &batch.frequency, batch.now_ms)?;
     let mut running = *balance;
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
          first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
-         smpp_receipt, concat_ref, concat_total, concat_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+         ?22)",
     )?;
     for m in &batch.messages {
         let seq = (m.status == MessageStatus::Queued).then(|| queue_seq.fetch_add(1, Ordering::Relaxed));
@@ -1011,6 +1020,7 @@ fn accept_at(
             m.concat.map(|c| c.reference),
             m.concat.map(|c| c.total),
             m.concat.map(|c| c.seq),
+            m.out_of_scope,
         ])?;
         running -= m.price.micros();
         append_ledger(
@@ -1028,6 +1038,7 @@ fn accept_at(
         )?;
     }
     *balance = running;
+    compliance::write_counts(conn, &batch.customer_id, &counts)?;
     if let Some(idempotency) = &batch.idempotency {
         conn.prepare_cached(
             "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
@@ -1150,7 +1161,7 @@ impl Store for SqliteStore {
             let t = &a.terms;
             conn.prepare_cached(&format!(
                 "INSERT INTO agreements ({AGREEMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                 ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
             ))?
             .execute(params![
                 a.id,
@@ -1177,6 +1188,7 @@ impl Store for SqliteStore {
                 a.terminated_at,
                 a.termination_reason,
                 a.created_at,
+                serde_json::to_string(&t.compliance).map_err(|e| StoreError::Backend(e.to_string()))?,
             ])?;
             find_agreement(conn, &a.id)
         })
@@ -1712,6 +1724,71 @@ impl Store for SqliteStore {
         self.read(smpp::depth).await
     }
 
+    async fn upsert_contacts(&self, customer_id: &str, contacts: Vec<Contact>) -> StoreResult<u64> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| compliance::upsert_contacts(conn, &customer_id, &contacts)).await
+    }
+
+    async fn find_contact(&self, customer_id: &str, number: &str) -> StoreResult<Contact> {
+        let (customer_id, number) = (customer_id.to_owned(), number.to_owned());
+        self.read(move |conn| compliance::find_contact(conn, &customer_id, &number)).await
+    }
+
+    async fn delete_contact(&self, customer_id: &str, number: &str) -> StoreResult<()> {
+        let (customer_id, number) = (customer_id.to_owned(), number.to_owned());
+        self.write(move |conn| compliance::delete_contact(conn, &customer_id, &number)).await
+    }
+
+    async fn list_contacts(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Contact>> {
+        let (customer_id, after) = (customer_id.to_owned(), after.to_owned());
+        self.read(move |conn| compliance::list_contacts(conn, &customer_id, &after, limit)).await
+    }
+
+    async fn recipient_flags(&self, customer_id: &str, numbers: Vec<String>) -> StoreResult<Vec<RecipientFlags>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| compliance::recipient_flags(conn, &customer_id, &numbers)).await
+    }
+
+    async fn add_suppression(&self, customer_id: &str, suppression: Suppression) -> StoreResult<Suppression> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| compliance::add_suppression(conn, &customer_id, &suppression)).await
+    }
+
+    async fn remove_suppression(&self, customer_id: &str, number: &str) -> StoreResult<()> {
+        let (customer_id, number) = (customer_id.to_owned(), number.to_owned());
+        self.write(move |conn| compliance::remove_suppression(conn, &customer_id, &number)).await
+    }
+
+    async fn list_suppressions(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Suppression>> {
+        let (customer_id, after) = (customer_id.to_owned(), after.to_owned());
+        self.read(move |conn| compliance::list_suppressions(conn, &customer_id, &after, limit)).await
+    }
+
+    async fn add_blocked(&self, blocked: BlockedNumber) -> StoreResult<BlockedNumber> {
+        self.write(move |conn| compliance::add_blocked(conn, &blocked)).await
+    }
+
+    async fn remove_blocked(&self, number: &str) -> StoreResult<()> {
+        let number = number.to_owned();
+        self.write(move |conn| compliance::remove_blocked(conn, &number)).await
+    }
+
+    async fn list_blocked(&self, after: &str, limit: u32) -> StoreResult<Vec<BlockedNumber>> {
+        let after = after.to_owned();
+        self.read(move |conn| compliance::list_blocked(conn, &after, limit)).await
+    }
+
+    async fn out_of_scope_sends(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<OutOfScopeSend>)> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| compliance::out_of_scope_sends(conn, &customer_id, from_ms, to_ms, limit)).await
+    }
+
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
         let customer_id = customer_id.to_owned();
         self.read(move |conn| {
@@ -1833,11 +1910,13 @@ mod tests {
                         charge_on: tongdao_domain::agreement::ChargeOn::Submit,
                         concat: None,
                         receipt: Default::default(),
+                        out_of_scope: false,
                     };
                     let batch = AcceptBatch {
                         customer_id: "cus_1".into(),
                         messages: vec![message],
                         idempotency: None,
+                        frequency: tongdao_domain::FrequencyLimits::NONE,
                         now_ms: 0,
                     };
                     store.accept(batch).await.expect("accepted");
@@ -1898,6 +1977,7 @@ mod tests {
 
     fn one_message_batch(customer_id: &str, id: &str, price: i64, key: Option<&str>, now_ms: i64) -> AcceptBatch {
         AcceptBatch {
+            frequency: tongdao_domain::FrequencyLimits::NONE,
             customer_id: customer_id.into(),
             messages: vec![NewMessage {
                 id: id.into(),
@@ -1916,6 +1996,7 @@ mod tests {
                 charge_on: tongdao_domain::agreement::ChargeOn::Submit,
                 concat: None,
                 receipt: Default::default(),
+                out_of_scope: false,
             }],
             idempotency: key.map(|key| IdempotencyRecord {
                 key: key.into(),

@@ -30,8 +30,15 @@ async fn store_with_message(charge_on: ChargeOn, segments: u32) -> (tempfile::Te
         charge_on,
         concat: None,
         receipt: Default::default(),
+        out_of_scope: false,
     };
-    let batch = AcceptBatch { customer_id: "cus_a".into(), messages: vec![message], idempotency: None, now_ms: 1 };
+    let batch = AcceptBatch {
+        customer_id: "cus_a".into(),
+        messages: vec![message],
+        idempotency: None,
+        frequency: tongdao_domain::FrequencyLimits::NONE,
+        now_ms: 1,
+    };
     store.accept(batch).await.expect("accepted");
     (dir, store)
 }

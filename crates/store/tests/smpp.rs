@@ -28,8 +28,15 @@ fn batch(id: &str, receipt: ReceiptRequest) -> AcceptBatch {
         charge_on: ChargeOn::Submit,
         concat: None,
         receipt,
+        out_of_scope: false,
     };
-    AcceptBatch { customer_id: "cus_a".into(), messages: vec![message], idempotency: None, now_ms: 1 }
+    AcceptBatch {
+        customer_id: "cus_a".into(),
+        messages: vec![message],
+        idempotency: None,
+        frequency: tongdao_domain::FrequencyLimits::NONE,
+        now_ms: 1,
+    }
 }
 
 #[tokio::test]

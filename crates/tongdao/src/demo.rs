@@ -10,7 +10,7 @@
 
 use anyhow::anyhow;
 use tongdao_domain::agreement::{AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, cst_date, in_force};
-use tongdao_domain::{ErrorCode, Money, Tariff};
+use tongdao_domain::{ComplianceTerms, ErrorCode, FrequencyLimits, Money, Tariff};
 use tongdao_pipeline::Platform;
 
 use crate::config::Config;
@@ -54,6 +54,9 @@ pub async fn ensure_demo(platform: &Platform, config: &Config) -> anyhow::Result
             charge_on: ChargeOn::Submit,
             max_segments: tongdao_domain::message::DEFAULT_MAX_SEGMENTS,
             terms_version: DEMO_TERMS_VERSION.into(),
+            // The demo sends to the same few numbers over and over (the quickstart, the
+            // benchmarks): no frequency limits. A real agreement gets 1 / 5 / 10 unless it says.
+            compliance: ComplianceTerms { frequency: FrequencyLimits::NONE, ..ComplianceTerms::default() },
         };
         let agreement = platform.create_agreement(&customer.id, terms).await.map_err(fail)?;
         platform.change_agreement(&agreement.id, AgreementChange::Sign).await.map_err(fail)?;

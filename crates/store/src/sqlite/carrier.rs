@@ -536,6 +536,13 @@ fn owner_of(conn: &Connection, recipient: &str) -> StoreResult<Option<String>> {
 
 pub(super) fn record_inbound(conn: &Connection, inbound: &NewInbound) -> StoreResult<Option<InboundMessage>> {
     let owner = owner_of(conn, &inbound.recipient)?;
+    if let (Some(owner), Some(number)) = (&owner, &inbound.opt_out) {
+        conn.prepare_cached(
+            "INSERT INTO suppressions (customer_id, number, source, reason, created_at) \
+             VALUES (?1, ?2, 'reply', ?3, ?4) ON CONFLICT (customer_id, number) DO NOTHING",
+        )?
+        .execute(params![owner, number, format!("replied {:?}", inbound.text.trim()), inbound.received_at])?;
+    }
     conn.prepare_cached(
         "INSERT INTO inbound_messages (id, customer_id, sender, recipient, text, link, received_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -589,6 +596,7 @@ pub(super) fn list_inbound(
                 text: r.get(3)?,
                 link: r.get(4)?,
                 received_at: r.get(5)?,
+                opt_out: None,
             },
         })
     })?;

@@ -164,7 +164,8 @@ impl TestGateway {
         self.request(Some(key), method, &format!("/v1{path}"), body).await
     }
 
-    /// Terms like the demo's, effective on `effective_from`.
+    /// Terms like the demo's, effective on `effective_from` (and, like the demo's, without
+    /// frequency limits: tests send to the same numbers over and over).
     pub fn terms(effective_from: &str) -> Value {
         json!({
             "provider_name": "Test Provider Ltd.",
@@ -178,7 +179,8 @@ impl TestGateway {
             "cure_days": 15,
             "scope_policy": "audit",
             "charge_on": "submit",
-            "terms_version": "v1"
+            "terms_version": "v1",
+            "compliance": {"frequency": {"per_minute": 0, "per_hour": 0, "per_day": 0}}
         })
     }
 

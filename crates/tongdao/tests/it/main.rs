@@ -7,6 +7,7 @@ mod harness;
 mod accept;
 mod agreements;
 mod carrier;
+mod compliance;
 mod ledger;
 mod messages;
 mod operator;
