@@ -275,6 +275,10 @@ fn build_lite(text: &str, lite: &mut Vec<LiteChar>) {
             lite.push(LiteChar { c: c.to_ascii_lowercase(), start, end });
         } else if is_cjk(c) {
             lite.push(LiteChar { c: t2s(c), start, end });
+        } else if matches!(c as u32, 0x3001..=0x3035 | 0x2018..=0x201D) {
+            // CJK punctuation and curly quotes: stable under folding, the commonest non-ASCII
+            // non-ideographs in Chinese SMS.
+            lite.push(LiteChar { c, start, end });
         } else if is_invisible(c) {
         } else {
             unicode_normalization::char::decompose_compatible(c, |d| push_lite(d, start, end, lite));
@@ -340,7 +344,7 @@ fn build_folded(lite: &[LiteChar], folded: &mut String, chars: &mut Vec<FoldedCh
             }
             i = j;
         } else {
-            if lc.c.is_alphanumeric() {
+            if is_cjk(lc.c) || lc.c.is_alphanumeric() {
                 push_folded(lc.c, lc, sep, folded, chars);
                 sep = false;
             } else {

@@ -323,22 +323,23 @@ pub(crate) fn scan_lite(lite: &[LiteChar], mut found: impl FnMut(LiteSignal, usi
         if !is_host_char(c) || (i > 0 && (is_host_char(at(i - 1)) || at(i - 1) == '@')) {
             // Not the start of a token; tokens preceded by '@' are e-mail domains.
             if at(i.wrapping_sub(1)) == '@' && is_host_char(c) {
-                i = token_end(lite, i);
+                i = token_end(lite, i).0.max(i + 1);
             } else {
                 i += 1;
             }
             continue;
         }
         // A token: host characters and dots between them.
-        let end = token_end(lite, i);
+        let (end, dotted) = token_end(lite, i);
         // http(s)://host
-        let is_scheme = matches!(token_text(lite, i, end, &mut host), "http" | "https")
+        let is_scheme = (end - i == 4 || end - i == 5)
             && at(end) == ':'
             && at(end + 1) == '/'
-            && at(end + 2) == '/';
+            && at(end + 2) == '/'
+            && matches!(token_text(lite, i, end, &mut host), "http" | "https");
         if is_scheme {
             let host_start = end + 3;
-            let host_end = token_end(lite, host_start);
+            let (host_end, _) = token_end(lite, host_start);
             let h = token_text(lite, host_start, host_end, &mut host);
             let shortener = is_shortener(h);
             let link_end = path_end(lite, host_end);
@@ -346,16 +347,17 @@ pub(crate) fn scan_lite(lite: &[LiteChar], mut found: impl FnMut(LiteSignal, usi
             i = link_end.max(i + 1);
             continue;
         }
-        let h = token_text(lite, i, end, &mut host);
-        let www = h.starts_with("www.") && h.len() > 4;
-        let last = h.rsplit('.').next().unwrap_or("");
-        let dotted = h.contains('.');
-        let shortener = is_shortener(h);
-        if dotted && (www || shortener || TLDS.contains(&last)) && !last.is_empty() {
-            let link_end = path_end(lite, end);
-            found(LiteSignal::Link { shortener }, i, link_end);
-            i = link_end.max(i + 1);
-            continue;
+        if dotted {
+            let h = token_text(lite, i, end, &mut host);
+            let www = h.starts_with("www.") && h.len() > 4;
+            let last = h.rsplit('.').next().unwrap_or("");
+            let shortener = is_shortener(h);
+            if (www || shortener || TLDS.contains(&last)) && !last.is_empty() {
+                let link_end = path_end(lite, end);
+                found(LiteSignal::Link { shortener }, i, link_end);
+                i = link_end.max(i + 1);
+                continue;
+            }
         }
         if let Some(num_end) = service_number(lite, i) {
             found(LiteSignal::ServiceNumber, i, num_end);
@@ -370,18 +372,23 @@ fn is_shortener(host: &str) -> bool {
     SHORTENERS.iter().any(|s| host.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.')))
 }
 
-/// The end of the token starting at `i`: host chars, with single dots between them.
-fn token_end(lite: &[LiteChar], mut i: usize) -> usize {
+/// The end of the token starting at `i` (host chars, with single dots between them), and
+/// whether it has a dot.
+fn token_end(lite: &[LiteChar], mut i: usize) -> (usize, bool) {
     let at = |i: usize| lite.get(i).map_or('\0', |l| l.c);
+    let mut dotted = false;
     while i < lite.len() {
         let c = at(i);
-        let dot_inside = is_dot(c) && i > 0 && is_host_char(at(i - 1)) && at(i + 1).is_ascii_alphanumeric();
-        if !(is_host_char(c) || dot_inside) {
-            break;
+        if !is_host_char(c) {
+            if is_dot(c) && i > 0 && is_host_char(at(i - 1)) && at(i + 1).is_ascii_alphanumeric() {
+                dotted = true;
+            } else {
+                break;
+            }
         }
         i += 1;
     }
-    i
+    (i, dotted)
 }
 
 /// The token's text, dots as '.', into `buf`.
@@ -448,8 +455,7 @@ fn discount_number_before(lite: &[LiteChar], zhe: usize) -> Option<usize> {
 /// `400-123-4567`, `4001234567`, `800 123 4567` starting at `i`: the end index.
 fn service_number(lite: &[LiteChar], i: usize) -> Option<usize> {
     let at = |i: usize| lite.get(i).map_or('\0', |l| l.c);
-    let prefix: String = (i..i + 3).map(at).collect();
-    if prefix != "400" && prefix != "800" {
+    if !matches!(at(i), '4' | '8') || at(i + 1) != '0' || at(i + 2) != '0' {
         return None;
     }
     let mut j = i + 3;
