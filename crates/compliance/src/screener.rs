@@ -277,7 +277,7 @@ impl Screener {
                         let Some(phrase) = PHRASES.get(pi as usize) else { continue };
                         let (kind, score) = match phrase.kind {
                             PhraseKind::Contact { base } if start_ok => {
-                                let score = if id_follows(n, e) { phrase.score } else { base };
+                                let score = if id_follows(n, e, text) { phrase.score } else { base };
                                 (FindingKind::Solicitation, score)
                             }
                             _ if !(start_ok && end_ok) => continue,
@@ -356,8 +356,10 @@ impl Screener {
         }
 
         findings.sort_by_key(|f| f.span.start);
+        // Worst action; among equals the earliest, and at the same start the longest.
         let worst = findings.iter().fold(None::<&Finding>, |w, f| match w {
-            Some(w) if w.action >= f.action => Some(w),
+            Some(w) if w.action > f.action => Some(w),
+            Some(w) if w.action == f.action && (w.span.start < f.span.start || w.span.end >= f.span.end) => Some(w),
             _ => Some(f),
         });
         let (verdict, category) = match worst {
@@ -388,15 +390,28 @@ fn boundary_after(n: &Normalised, e: usize) -> bool {
     }
 }
 
-/// An id of 5+ Latin letters or digits follows folded char `e` (one CJK char such as 号 or 是
-/// may come first).
-fn id_follows(n: &Normalised, e: usize) -> bool {
+/// A contact id follows folded char `e` (one CJK char such as 号 or 是 may come first): one
+/// unbroken run of 5 to 20 Latin letters or digits, at least one of them a digit in the original
+/// (WeChat and QQ ids; "WhatsApp code is" is not one).
+fn id_follows(n: &Normalised, e: usize, text: &str) -> bool {
     let mut j = e;
     if n.chars.get(j).is_some_and(|c| !c.c.is_ascii_alphanumeric()) {
         j += 1;
     }
-    let run = n.chars.get(j..).unwrap_or_default().iter().take_while(|c| c.c.is_ascii_alphanumeric()).take(5).count();
-    run >= 5
+    let rest = n.chars.get(j..).unwrap_or_default();
+    let mut len = 0;
+    let mut digit = false;
+    for (k, c) in rest.iter().enumerate() {
+        if !c.c.is_ascii_alphanumeric() || (k > 0 && c.sep_before) {
+            break;
+        }
+        len += 1;
+        digit |= text.get(c.orig_start as usize..c.orig_end as usize).is_some_and(|o| o.chars().any(char::is_numeric));
+        if len > 20 {
+            return false;
+        }
+    }
+    len >= 5 && digit
 }
 
 #[cfg(test)]
@@ -494,6 +509,7 @@ mod tests {
         }
         assert_eq!(s.screen("关注微信公众号查看账单", &p).verdict, Verdict::Pass);
         assert_eq!(s.screen("您通过微信支付128.00元", &p).verdict, Verdict::Pass);
+        assert_eq!(s.screen("Your WhatsApp code is 338-104. Don't share it.", &p).verdict, Verdict::Pass);
     }
 
     #[test]
