@@ -268,13 +268,15 @@ fn push_lite(d: char, start: u32, end: u32, lite: &mut Vec<LiteChar>) {
 
 fn build_lite(text: &str, lite: &mut Vec<LiteChar>) {
     lite.reserve(text.len());
+    let table: &[char] = &T2S;
     for (i, c) in text.char_indices() {
         let start = i as u32;
         let end = (i + c.len_utf8()) as u32;
         if c.is_ascii() {
             lite.push(LiteChar { c: c.to_ascii_lowercase(), start, end });
         } else if is_cjk(c) {
-            lite.push(LiteChar { c: t2s(c), start, end });
+            let c = table.get((c as u32 - CJK_FIRST) as usize).copied().unwrap_or(c);
+            lite.push(LiteChar { c, start, end });
         } else if matches!(c as u32, 0x3001..=0x3035 | 0x2018..=0x201D) {
             // CJK punctuation and curly quotes: stable under folding, the commonest non-ASCII
             // non-ideographs in Chinese SMS.
