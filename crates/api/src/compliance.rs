@@ -169,6 +169,7 @@ async fn operator_suppress(
     JsonBody(body): JsonBody<NumberWithReason>,
 ) -> ApiResult<Response> {
     let s = state.platform.suppress(&customer, &body.number, SuppressionSource::Operator, body.reason).await?;
+    state.platform.audit("suppression.add", &s.number, Some(format!("customer {customer}: {}", s.reason))).await?;
     Ok(created(suppression_view(&s)))
 }
 
@@ -210,6 +211,7 @@ async fn operator_unsuppress(
     Path((customer, number)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     state.platform.unsuppress(&customer, &number).await?;
+    state.platform.audit("suppression.remove", &number, Some(format!("customer {customer}"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,6 +221,7 @@ async fn block(
     JsonBody(body): JsonBody<NumberWithReason>,
 ) -> ApiResult<Response> {
     let blocked = state.platform.block(&body.number, body.reason).await?;
+    state.platform.audit("blocklist.add", &blocked.number, Some(blocked.reason.clone())).await?;
     Ok(created(blocked_view(&blocked)))
 }
 
@@ -234,6 +237,7 @@ async fn list_blocked(
 
 async fn unblock(State(state): State<AppState>, _: OperatorAuth, Path(number): Path<String>) -> ApiResult<StatusCode> {
     state.platform.unblock(&number).await?;
+    state.platform.audit("blocklist.remove", &number, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,6 +11,7 @@ use serde_json::json;
 use tongdao_domain::clock::parse_rfc3339;
 use tongdao_domain::text::Encoding;
 use tongdao_domain::{ErrorCode, MessageStatus, Msisdn, Rejection};
+use tongdao_pipeline::accept::TemplateUse;
 use tongdao_pipeline::{Accepted, Submission};
 use tongdao_store::MessageFilter;
 
@@ -119,7 +120,13 @@ pub enum Recipients {
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub to: Recipients,
-    pub text: String,
+    /// The text, or else `template_id` and `params`.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub params: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     pub sender: Option<String>,
     #[serde(default)]
@@ -144,12 +151,21 @@ fn time_field(field: &str, value: Option<String>) -> Result<Option<i64>, Rejecti
 
 impl SendRequest {
     fn into_submission(self) -> Result<Submission, Rejection> {
+        let (text, template) = match (self.text, self.template_id, self.params) {
+            (Some(text), None, None) => (text, None),
+            (None, Some(id), params) => (String::new(), Some(TemplateUse { id, params: params.unwrap_or_default() })),
+            (Some(_), Some(_), _) => {
+                return Err(Rejection::invalid("template_id", "send either text or template_id, not both"));
+            }
+            (_, None, Some(_)) => return Err(Rejection::invalid("params", "params go with a template_id")),
+            (None, None, None) => return Err(Rejection::invalid("text", "send text, or template_id and params")),
+        };
         Ok(Submission {
             recipients: match self.to {
                 Recipients::One(one) => vec![one],
                 Recipients::Many(many) => many,
             },
-            text: self.text,
+            text,
             sender: self.sender,
             callback_url: self.callback_url,
             client_ref: self.client_ref,
@@ -158,6 +174,7 @@ impl SendRequest {
             partial: self.partial,
             concat: None,
             receipt: Default::default(),
+            template,
         })
     }
 }

@@ -23,7 +23,15 @@ impl FromRequestParts<AppState> for CustomerAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let secret = bearer(parts).unwrap_or("");
-        Ok(CustomerAuth(state.platform.authenticate_customer(secret).await?))
+        let customer = state.platform.authenticate_customer(secret).await?;
+        // Suspended (clause 3.5): every call is refused, but a send is refused by the accept
+        // path itself, after its idempotency check, so that the retry of a request accepted
+        // before the suspension still gets its first answer.
+        let send = parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/messages";
+        if !send {
+            state.platform.ensure_not_suspended(&customer).await?;
+        }
+        Ok(CustomerAuth(customer))
     }
 }
 
@@ -65,6 +73,40 @@ impl<S: Send + Sync> FromRequest<S> for CsvBody {
     type Rejection = ApiError;
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(CsvBody(read_body(request, "text/csv", MAX_CSV_BYTES).await?))
+    }
+}
+
+/// An optional JSON body: none (or an empty one) is `None`; one that is there is read as
+/// [`JsonBody`] reads it.
+#[derive(Debug)]
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::trim);
+        if declared == Some("0") || (declared.is_none() && !request.headers().contains_key(header::CONTENT_TYPE)) {
+            return Ok(MaybeJson(None));
+        }
+        let bytes = read_body(request, "application/json", MAX_BODY_BYTES).await?;
+        if bytes.is_empty() {
+            return Ok(MaybeJson(None));
+        }
+        Ok(MaybeJson(Some(parse_json(&bytes)?)))
+    }
+}
+
+/// A plain-text body (`Content-Type: text/plain`), at most [`MAX_CSV_BYTES`]: lexicon files.
+#[derive(Debug)]
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, "text/plain", MAX_CSV_BYTES).await?;
+        let text =
+            String::from_utf8(bytes.to_vec()).map_err(|_| Rejection::invalid("body", "the body is not UTF-8"))?;
+        Ok(TextBody(text))
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`customer`]: the `/v1` customer API (send, quote, messages, balance, pricing, agreement);
 //! - [`admin`]: the `/admin/v1` operator API (customers, agreements, tariffs, money, keys);
 //! - [`compliance`]: contacts, opt-outs, the blocklist and the out-of-scope report (clause 2);
+//! - [`moderation`]: held messages, violations, the audit trail, lexicons, signatures and templates;
 //! - [`extract`]: bearer authentication and the JSON body reader (capped, with field-named errors);
 //! - [`error`]: a [`tongdao_domain::Rejection`] as `{"error": {"code", "message", "field"?}}`;
 //! - [`views`]: the JSON shapes of records;
@@ -19,6 +20,7 @@ pub mod customer;
 pub mod error;
 pub mod extract;
 pub mod listener;
+pub mod moderation;
 pub mod service;
 pub mod views;
 
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(customer::routes())
         .merge(admin::routes())
         .merge(compliance::routes())
+        .merge(moderation::routes())
         .merge(service::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -59,8 +59,8 @@ pub struct AgreementTerms {
     pub compliance: ComplianceTerms,
 }
 
-/// What clause 2 leaves to each agreement: frequency limits per recipient and the
-/// advertising score thresholds. Stored with the agreement; absent fields take the defaults.
+/// What clause 2 leaves to each agreement: frequency limits per recipient, the advertising
+/// score thresholds, when violations suspend the service, signatures and templates. Stored with the agreement; absent fields take the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComplianceTerms {
@@ -71,6 +71,27 @@ pub struct ComplianceTerms {
     /// Advertising score at which a message is refused; `None`: the platform's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advertising_reject_at: Option<u32>,
+    /// Violations (refused or deleted messages) that suspend the service (clause 3.5).
+    pub violation_limit: ViolationLimit,
+    /// Every message must start or end with one of the customer's approved signatures `【…】`.
+    pub require_signature: bool,
+    /// Only the customer's approved templates may be sent (by `template_id` and `params`).
+    pub templates_only: bool,
+}
+
+/// `violations` refused or deleted messages within `days` suspend the service at once
+/// (clause 3.5); 0 violations: never automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViolationLimit {
+    pub violations: u32,
+    pub days: u32,
+}
+
+impl Default for ViolationLimit {
+    fn default() -> Self {
+        ViolationLimit { violations: 10, days: 7 }
+    }
 }
 
 /// Messages per recipient a customer may send in each window (a calendar minute and hour,
@@ -162,6 +183,9 @@ impl AgreementTerms {
         }
         if c.advertising_review_at == Some(0) || c.advertising_reject_at == Some(0) {
             return Err(Rejection::invalid("compliance", "advertising thresholds must be at least 1"));
+        }
+        if c.violation_limit.violations > 0 && !(1..=365).contains(&c.violation_limit.days) {
+            return Err(Rejection::invalid("compliance.violation_limit.days", "days must be 1-365"));
         }
         if !(1..=255).contains(&self.max_segments) {
             return Err(Rejection::invalid("max_segments", "max_segments must be 1-255"));

@@ -33,7 +33,8 @@ pub mod tariff;
 pub mod text;
 
 pub use agreement::{
-    Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ComplianceTerms, FrequencyLimits, ScopePolicy,
+    Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ComplianceTerms, FrequencyLimits,
+    ScopePolicy, ViolationLimit,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use message::{ConcatPart, MessageStatus, ReceiptRequest};

@@ -21,7 +21,7 @@ macro_rules! statuses {
     ($($variant:ident => $text:literal, final: $final:literal;)*) => {
         /// Where a message is. `accepted → queued → submitted → delivered | undeliverable |
         /// expired | rejected | unknown | failed`, plus `scheduled` (waiting for `send_at`), `held`
-        /// (waiting for moderation) and `cancelled`.
+        /// (waiting for moderation), `cancelled` and `deleted` (by moderation).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum MessageStatus { $($variant),* }
@@ -54,6 +54,8 @@ statuses! {
     Rejected => "rejected", final: true;
     Failed => "failed", final: true;
     Cancelled => "cancelled", final: true;
+    // Held for moderation and deleted by the operator (clause 3.4): refunded, never sent.
+    Deleted => "deleted", final: true;
     Unknown => "unknown", final: true;
 }
 

@@ -46,6 +46,9 @@ codes! {
     RecipientOptedOut => "recipient_opted_out", 403, 0x0B, "the recipient opted out of this customer's messages";
     RecipientBlocked => "recipient_blocked", 403, 0x0B, "the operator has blocked this recipient for every customer";
     ContentRejected => "content_rejected", 422, 0x45, "the content is forbidden by the agreement (clause 2.3); the message names the category";
+    SignatureRequired => "signature_required", 403, 0x45, "the agreement requires one of the customer's approved signatures 【…】 at the start or end of the text";
+    TemplateRequired => "template_required", 403, 0x45, "the agreement allows only approved templates (template_id and params)";
+    TemplateNotApproved => "template_not_approved", 403, 0x45, "the template is not (yet) approved by the operator";
     RateLimited => "rate_limited", 429, 0x58, "too many messages to this recipient; retry after the Retry-After seconds";
     InsufficientBalance => "insufficient_balance", 402, 0x45, "the prepaid balance cannot pay the whole request";
     NotFound => "not_found", 404, 0x67, "no such resource for these credentials";

@@ -75,6 +75,7 @@ async fn failed_messages(store: &SqliteStore, customer_id: &str, count: usize, a
             concat: None,
             receipt: Default::default(),
             out_of_scope: false,
+            screening: None,
         })
         .collect();
     store

@@ -14,10 +14,15 @@ use tongdao_domain::message::{
 use tongdao_domain::{
     ConcatPart, ErrorCode, FrequencyLimits, MessageStatus, Money, Msisdn, ReceiptRequest, Rejection, ScopePolicy, Text,
 };
-use tongdao_store::{AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage, RecipientFlags};
+use tongdao_store::{
+    AcceptBatch, AcceptOutcome, IdempotencyRecord, NewMessage, RecipientFlags, ReviewKind, ReviewStatus,
+};
+
+use tongdao_compliance::{Category, Verdict};
 
 use crate::cache::Profile;
 use crate::credentials::sha256_hex;
+use crate::screening::{ScreeningView, content_rejected};
 use crate::{Platform, rejection_from_store};
 
 /// One send request, whatever edge it came from.
@@ -39,6 +44,17 @@ pub struct Submission {
     /// SMPP: the delivery receipts to send back on the customer's binds.
     #[serde(skip_serializing_if = "is_no_receipt")]
     pub receipt: ReceiptRequest,
+    /// Sent by an approved template: its text is made from the template and `params` (and
+    /// `text` is then ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateUse>,
+}
+
+/// A template and the parameters for its `${variables}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TemplateUse {
+    pub id: String,
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 fn is_no_receipt(receipt: &ReceiptRequest) -> bool {
@@ -55,6 +71,9 @@ pub struct AcceptedMessage {
     pub encoding: &'static str,
     pub price: Money,
     pub status: MessageStatus,
+    /// Quotes only: what screening would decide (nothing is recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<ScreeningView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -111,6 +130,14 @@ struct Priced {
     frequency: FrequencyLimits,
 }
 
+/// Accepting checks and refuses; quoting checks and reports, refusing only what cannot be
+/// priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Accept,
+    Quote,
+}
+
 /// What the store knows of a submission's recipients, by index (default: nothing known, for
 /// numbers that do not parse).
 type Flags = Vec<RecipientFlags>;
@@ -140,8 +167,10 @@ impl Platform {
     pub async fn quote(&self, customer_id: &str, submission: &Submission) -> Result<Quote, Rejection> {
         let now = self.now_ms();
         let profile = self.profile(customer_id).await?;
+        let submission = &self.resolve_template(customer_id, submission.clone()).await?;
         let flags = self.recipient_flags(customer_id, std::slice::from_ref(submission)).await?;
-        let priced = self.price(&profile, submission, flags.first().map_or(&[][..], Vec::as_slice), &[], now)?;
+        let flags = flags.first().map_or(&[][..], Vec::as_slice);
+        let priced = self.price(&profile, submission, flags, &[], Mode::Quote, now)?;
         let mut quote = response(&priced, submission.partial)?;
         quote.messages.iter_mut().for_each(|m| m.id = None);
         Ok(quote)
@@ -205,13 +234,20 @@ impl Platform {
             None => None,
         };
         let profile = self.profile(customer_id).await?;
+        let submission = self.resolve_template(customer_id, submission).await?;
         let flags = self.recipient_flags(customer_id, std::slice::from_ref(&submission)).await?;
         let flags = flags.first().map_or(&[][..], Vec::as_slice);
         // A partial request drops a recipient over its frequency limit and tries the rest
         // again; each round drops one, so this ends.
         let mut limited: Vec<(usize, Rejection)> = Vec::new();
         loop {
-            let priced = self.price(&profile, &submission, flags, &limited, now)?;
+            let priced = match self.price(&profile, &submission, flags, &limited, Mode::Accept, now) {
+                Ok(priced) => priced,
+                Err(rejection) => {
+                    self.note_refusal(&profile, &submission, &rejection).await;
+                    return Err(rejection);
+                }
+            };
             let indices = priced.indices.clone();
             let answer = response(&priced, submission.partial)?;
             let json = serde_json::to_string(&answer).map_err(|_| Rejection::internal())?;
@@ -243,6 +279,26 @@ impl Platform {
                 Err(error) => return Err(rejection_from_store(error)),
             }
         }
+    }
+
+    /// A submission by template becomes one with the template's text.
+    async fn resolve_template(&self, customer_id: &str, mut submission: Submission) -> Result<Submission, Rejection> {
+        if let Some(template) = &submission.template {
+            submission.text = self.template_text(customer_id, &template.id, &template.params).await?;
+        }
+        Ok(submission)
+    }
+
+    /// A refusal for forbidden content is a violation recorded against the customer.
+    async fn note_refusal(&self, profile: &Profile, submission: &Submission, rejection: &Rejection) {
+        if rejection.code != ErrorCode::ContentRejected {
+            return;
+        }
+        let terms = tongdao_domain::agreement::in_force(&profile.agreements, self.now_ms())
+            .map(|a| a.terms.compliance)
+            .unwrap_or_default();
+        let category = self.screen(&submission.text, &terms).category.map_or("other_unlawful", Category::as_str);
+        self.record_violation(&profile.customer_id, &submission.text, category).await;
     }
 
     /// What the store knows of each submission's recipients (contact, opted out, blocked),
@@ -298,9 +354,10 @@ impl Platform {
         let mut batches = Vec::new();
         let mut slots = Vec::new();
         for (submission, flags) in submissions.iter().zip(&flags) {
-            let priced = match self.price(&profile, submission, flags, &[], now) {
+            let priced = match self.price(&profile, submission, flags, &[], Mode::Accept, now) {
                 Ok(priced) => priced,
                 Err(rejection) => {
+                    self.note_refusal(&profile, submission, &rejection).await;
                     results.push(Err(rejection));
                     continue;
                 }
@@ -355,6 +412,7 @@ impl Platform {
         s: &Submission,
         flags: &[RecipientFlags],
         excluded: &[(usize, Rejection)],
+        mode: Mode,
         now: i64,
     ) -> Result<Priced, Rejection> {
         check_shape(s, now)?;
@@ -400,8 +458,34 @@ impl Platform {
                 format!("the text needs {segments} segments; the agreement allows at most {max}"),
             ));
         }
+        let compliance = &agreement.terms.compliance;
+        if compliance.templates_only && s.template.is_none() {
+            return Err(Rejection::field(
+                ErrorCode::TemplateRequired,
+                "text",
+                "the agreement allows only approved templates: send template_id and params",
+            ));
+        }
+        if compliance.require_signature
+            && !crate::moderation::signature_of(&s.text).is_some_and(|sig| profile.signatures.iter().any(|a| a == sig))
+        {
+            return Err(Rejection::field(
+                ErrorCode::SignatureRequired,
+                "text",
+                "the text must start or end with one of the customer's approved signatures 【…】",
+            ));
+        }
+        let screening = self.screen(&s.text, compliance);
+        let held = match (screening.verdict, mode) {
+            (Verdict::Reject, Mode::Accept) => return Err(content_rejected(screening.category)),
+            (Verdict::Review, _) => true,
+            _ => false,
+        };
+        let screening_record = held.then(|| crate::screening::screening_record(self.screener().as_deref(), &screening));
+        let quoted = (mode == Mode::Quote).then(|| ScreeningView::from(&screening));
         let encoding = text.encoding().as_str();
         let status = match s.send_at {
+            _ if held => MessageStatus::Held,
             Some(at) if at > now => MessageStatus::Scheduled,
             _ => MessageStatus::Queued,
         };
@@ -429,6 +513,7 @@ impl Platform {
                         encoding,
                         price,
                         status,
+                        screening: quoted,
                     };
                     let stored = NewMessage {
                         id,
@@ -448,6 +533,7 @@ impl Platform {
                         concat: s.concat,
                         receipt: s.receipt,
                         out_of_scope: !flags.contact,
+                        screening: screening_record.clone(),
                     };
                     priced.messages.push((shown, stored));
                     priced.indices.push(index);
@@ -528,7 +614,14 @@ impl Platform {
         let generation = self.cache().profile_generation();
         let agreements = store.list_agreements(customer_id).await.map_err(rejection_from_store)?;
         let tariff = store.tariff(customer_id).await.map_err(rejection_from_store)?;
-        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff });
+        let signatures = store
+            .list_reviewed(ReviewKind::Signature, Some(customer_id), Some(ReviewStatus::Approved))
+            .await
+            .map_err(rejection_from_store)?
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff, signatures });
         self.cache().put_profile(profile.clone(), now, generation);
         Ok(profile)
     }

@@ -26,6 +26,8 @@ pub struct Profile {
     /// Every version, oldest first (see `tongdao_domain::agreement::in_force`).
     pub agreements: Vec<Agreement>,
     pub tariff: Option<Tariff>,
+    /// The customer's approved signatures (the text between 【 and 】).
+    pub signatures: Vec<String>,
 }
 
 #[derive(Debug, Default)]

@@ -26,7 +26,9 @@ pub mod carriers;
 pub mod compliance;
 pub mod credentials;
 pub mod metrics;
+pub mod moderation;
 pub mod operations;
+pub mod screening;
 pub mod smpp;
 
 use std::sync::Arc;
@@ -61,6 +63,7 @@ struct Inner {
     carriers: std::sync::OnceLock<Arc<dyn carriers::CarrierDirectory>>,
     /// Replies that put their sender on the customer's suppression list.
     opt_out_keywords: std::sync::RwLock<Arc<[String]>>,
+    screening: screening::ScreeningState,
 }
 
 impl Platform {
@@ -89,6 +92,7 @@ impl Platform {
                 opt_out_keywords: std::sync::RwLock::new(
                     tongdao_domain::optout::DEFAULT_KEYWORDS.iter().map(|k| (*k).to_owned()).collect(),
                 ),
+                screening: screening::ScreeningState::default(),
             }),
         }
     }

@@ -136,8 +136,33 @@ impl Platform {
         self.store().list_agreements(&customer.id).await.map_err(rejection_from_store)
     }
 
+    /// Changes an agreement's lifecycle, in the audit trail: the customer accepts, the
+    /// operator does the rest.
     pub async fn change_agreement(&self, id: &str, change: AgreementChange) -> Result<Agreement, Rejection> {
-        let agreement = self.store().change_agreement(id, change, self.now_ms()).await.map_err(rejection_from_store)?;
+        let actor = match change {
+            AgreementChange::Accept { .. } => "customer",
+            _ => "operator",
+        };
+        self.change_agreement_as(id, change, actor).await
+    }
+
+    pub(crate) async fn change_agreement_as(
+        &self,
+        id: &str,
+        change: AgreementChange,
+        actor: &str,
+    ) -> Result<Agreement, Rejection> {
+        let (action, reason) = match &change {
+            AgreementChange::Sign => ("agreement.sign", None),
+            AgreementChange::Accept { terms_version } => ("agreement.accept", Some(format!("terms {terms_version}"))),
+            AgreementChange::Suspend { reason } => ("agreement.suspend", Some(reason.clone())),
+            AgreementChange::Resume => ("agreement.resume", None),
+            AgreementChange::Terminate { reason } => ("agreement.terminate", Some(reason.clone())),
+        };
+        let now = self.now_ms();
+        let audit = self.audit_entry(actor, action, id, reason);
+        let agreement =
+            self.store().change_agreement(id, change, now, Some(audit)).await.map_err(rejection_from_store)?;
         self.cache().forget_profile(&agreement.customer_id);
         Ok(agreement)
     }

@@ -72,6 +72,8 @@ pub enum BindRefusal {
     UnknownSystemId,
     BadPassword,
     AddressNotAllowed,
+    /// The customer's service is suspended (clause 3.5).
+    Suspended,
     Unavailable,
 }
 
@@ -179,7 +181,11 @@ impl Platform {
         if !ip_allowed(&account.allowed_ips, peer) {
             return Err(BindRefusal::AddressNotAllowed);
         }
-        Ok(account)
+        match self.ensure_not_suspended(&account.customer_id).await {
+            Ok(()) => Ok(account),
+            Err(r) if r.code == ErrorCode::AccountSuspended => Err(BindRefusal::Suspended),
+            Err(_) => Err(BindRefusal::Unavailable),
+        }
     }
 }
 

@@ -63,7 +63,7 @@ impl Backend for PlatformBackend {
             }
             Err(BindRefusal::UnknownSystemId) => Err(ESME_RINVSYSID),
             Err(BindRefusal::BadPassword) => Err(ESME_RINVPASWD),
-            Err(BindRefusal::AddressNotAllowed) => Err(ESME_RBINDFAIL),
+            Err(BindRefusal::AddressNotAllowed | BindRefusal::Suspended) => Err(ESME_RBINDFAIL),
             Err(BindRefusal::Unavailable) => Err(ESME_RSYSERR),
         }
     }
@@ -232,6 +232,7 @@ pub fn submission(sm: &Sm, now_ms: i64) -> Result<Submission, u32> {
         partial: false,
         concat,
         receipt: ReceiptRequest::from_registered_delivery(sm.registered_delivery),
+        template: None,
     })
 }
 
@@ -321,7 +322,7 @@ pub fn message_state(status: MessageStatus) -> u8 {
     match status {
         MessageStatus::Delivered => 2,
         MessageStatus::Expired => 3,
-        MessageStatus::Cancelled => 4,
+        MessageStatus::Cancelled | MessageStatus::Deleted => 4,
         MessageStatus::Undeliverable | MessageStatus::Failed => 5,
         MessageStatus::Unknown => 7,
         MessageStatus::Rejected => 8,
@@ -338,7 +339,7 @@ fn stat(status: MessageStatus) -> &'static str {
     match status {
         MessageStatus::Delivered => "DELIVRD",
         MessageStatus::Expired => "EXPIRED",
-        MessageStatus::Cancelled => "DELETED",
+        MessageStatus::Cancelled | MessageStatus::Deleted => "DELETED",
         MessageStatus::Rejected => "REJECTD",
         MessageStatus::Undeliverable | MessageStatus::Failed => "UNDELIV",
         MessageStatus::Submitted | MessageStatus::Queued => "ENROUTE",

@@ -83,7 +83,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn current_agreement(&self, customer_id: &str) -> StoreResult<Option<Agreement>>;
     async fn list_agreements(&self, customer_id: &str) -> StoreResult<Vec<Agreement>>;
     /// Applies a lifecycle change inside one transaction (read, check, write).
-    async fn change_agreement(&self, id: &str, change: AgreementChange, now_ms: i64) -> StoreResult<Agreement>;
+    /// Suspending also cancels and refunds the customer's held, scheduled and not yet
+    /// dispatched queued messages, in the same transaction; `audit` is written with it.
+    async fn change_agreement(
+        &self,
+        id: &str,
+        change: AgreementChange,
+        now_ms: i64,
+        audit: Option<AuditEntry>,
+    ) -> StoreResult<Agreement>;
 
     // Tariffs
     async fn put_tariff(&self, customer_id: &str, tariff: Tariff, now_ms: i64) -> StoreResult<()>;
@@ -232,6 +240,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to_ms: i64,
         limit: u32,
     ) -> StoreResult<(u64, Vec<OutOfScopeSend>)>;
+
+    /// Records a violation; returns the customer's violations since `since_ms`, this one included.
+    async fn record_violation(&self, violation: NewViolation, since_ms: i64) -> StoreResult<u64>;
+    /// Newest first, before `before_id`; of one customer or all.
+    async fn list_violations(
+        &self,
+        customer_id: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Violation>>;
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// Newest first, before `before_id`.
+    async fn list_audit(&self, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Held messages of every customer, oldest first, after the message id `after`.
+    async fn held_messages(&self, after: &str, limit: u32) -> StoreResult<Vec<HeldMessage>>;
+    /// Approves or deletes a held message, with its audit entry, in one transaction.
+    async fn moderate(&self, message_id: &str, decision: Moderation, audit: AuditEntry) -> StoreResult<StoredMessage>;
+    /// A new pending signature or template; `Conflict` for a signature the customer has already.
+    async fn create_reviewed(&self, kind: ReviewKind, item: Reviewed) -> StoreResult<Reviewed>;
+    async fn find_reviewed(&self, kind: ReviewKind, id: &str) -> StoreResult<Reviewed>;
+    /// Of one customer or all, optionally of one status, oldest first.
+    async fn list_reviewed(
+        &self,
+        kind: ReviewKind,
+        customer_id: Option<&str>,
+        status: Option<ReviewStatus>,
+    ) -> StoreResult<Vec<Reviewed>>;
+    /// Approves or rejects a pending or decided item, with its audit entry.
+    async fn decide_reviewed(
+        &self,
+        kind: ReviewKind,
+        id: &str,
+        status: ReviewStatus,
+        reason: Option<String>,
+        audit: AuditEntry,
+    ) -> StoreResult<Reviewed>;
+    async fn delete_reviewed(&self, kind: ReviewKind, customer_id: &str, id: &str) -> StoreResult<()>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

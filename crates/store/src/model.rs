@@ -118,6 +118,8 @@ pub struct NewMessage {
     pub receipt: tongdao_domain::ReceiptRequest,
     /// Accepted under an `audit` scope policy although the recipient is not a contact.
     pub out_of_scope: bool,
+    /// Why the message is `held`: the screening verdict as JSON.
+    pub screening: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -537,4 +539,132 @@ pub struct OutOfScopeSend {
     pub message_id: String,
     pub recipient: String,
     pub created_at: i64,
+}
+
+/// How a violation of clause 2 came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViolationKind {
+    /// The message was refused at acceptance (`content_rejected`).
+    Rejected,
+    /// The message was held and the operator deleted it.
+    Deleted,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::Rejected => "rejected",
+            ViolationKind::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewViolation {
+    pub customer_id: String,
+    pub at: i64,
+    /// The screening category (`advertising`, `fraud`, …).
+    pub category: String,
+    pub kind: ViolationKind,
+    pub message_id: Option<String>,
+    /// The text, kept as evidence.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub id: i64,
+    #[serde(flatten)]
+    pub violation: NewViolation,
+}
+
+/// One entry of the audit trail: who did what to whom, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// `operator` (the API or CLI with the operator token), `policy` (automatic), …
+    pub actor: String,
+    /// `message.approve`, `message.delete`, `agreement.suspend`, `blocklist.add`, …
+    pub action: String,
+    /// What was acted on: a message, agreement, customer or number.
+    pub target: String,
+    pub reason: Option<String>,
+    /// JSON snapshots of the record before and after, where there is one.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+/// A message held for moderation, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMessage {
+    pub message: StoredMessage,
+    /// The screening verdict as JSON.
+    pub screening: Option<String>,
+}
+
+/// An operator's decision on a held message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moderation {
+    /// Send it: to the queue, or back to waiting for its `send_at`.
+    Approve,
+    /// Never send it: refunded whole, and a violation recorded in `category` (by default
+    /// the one its screening named).
+    Delete { category: Option<String> },
+}
+
+/// Where a signature or template stands with the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl ReviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Pending => "pending",
+            ReviewStatus::Approved => "approved",
+            ReviewStatus::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ReviewStatus> {
+        match s {
+            "pending" => Some(ReviewStatus::Pending),
+            "approved" => Some(ReviewStatus::Approved),
+            "rejected" => Some(ReviewStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// A signature `【text】` or a template with `${variables}`, as submitted and decided.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reviewed {
+    pub id: String,
+    pub customer_id: String,
+    /// Templates only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub text: String,
+    pub status: ReviewStatus,
+    pub reason: Option<String>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+/// Signatures or templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewKind {
+    Signature,
+    Template,
 }

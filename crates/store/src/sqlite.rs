@@ -29,6 +29,7 @@ use crate::{Store, StoreError, StoreResult};
 
 mod carrier;
 mod compliance;
+mod moderation;
 mod smpp;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -614,6 +615,21 @@ fn agreement_row(r: &Row<'_>) -> rusqlite::Result<Agreement> {
     })
 }
 
+/// What the audit trail shows of an agreement: its lifecycle marks.
+fn agreement_snapshot(a: &Agreement) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "customer_id": a.customer_id,
+        "version": a.version,
+        "signed_at": a.signed_at,
+        "accepted_at": a.accepted_at,
+        "suspended_at": a.suspended_at,
+        "suspension_reason": a.suspension_reason,
+        "terminated_at": a.terminated_at,
+        "termination_reason": a.termination_reason,
+    })
+}
+
 fn scope_str(p: ScopePolicy) -> &'static str {
     match p {
         ScopePolicy::Enforce => "enforce",
@@ -992,9 +1008,9 @@ fn accept_at(
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
          first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
-         smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope) \
+         smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope, screening) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-         ?22)",
+         ?22, ?23)",
     )?;
     for m in &batch.messages {
         let seq = (m.status == MessageStatus::Queued).then(|| queue_seq.fetch_add(1, Ordering::Relaxed));
@@ -1021,6 +1037,7 @@ fn accept_at(
             m.concat.map(|c| c.total),
             m.concat.map(|c| c.seq),
             m.out_of_scope,
+            m.screening,
         ])?;
         running -= m.price.micros();
         append_ledger(
@@ -1220,11 +1237,28 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn change_agreement(&self, id: &str, change: AgreementChange, now_ms: i64) -> StoreResult<Agreement> {
+    async fn change_agreement(
+        &self,
+        id: &str,
+        change: AgreementChange,
+        now_ms: i64,
+        audit: Option<AuditEntry>,
+    ) -> StoreResult<Agreement> {
         let id = id.to_owned();
         self.write(move |conn| {
             let mut agreement = find_agreement(conn, &id)?;
+            let before = agreement_snapshot(&agreement);
             agreement.apply(&change, now_ms).map_err(StoreError::Refused)?;
+            let cancelled = match change {
+                AgreementChange::Suspend { .. } => moderation::cancel_waiting(conn, &agreement.customer_id, now_ms)?,
+                _ => 0,
+            };
+            if let Some(audit) = audit {
+                let mut after = agreement_snapshot(&agreement);
+                after["cancelled_messages"] = serde_json::Value::from(cancelled);
+                let entry = AuditEntry { before: Some(before.to_string()), after: Some(after.to_string()), ..audit };
+                moderation::append_audit(conn, &entry)?;
+            }
             conn.prepare_cached(
                 "UPDATE agreements SET signed_at = ?2, accepted_at = ?3, accepted_terms_version = ?4, \
                  suspended_at = ?5, suspension_reason = ?6, terminated_at = ?7, termination_reason = ?8 WHERE id = ?1",
@@ -1789,6 +1823,75 @@ impl Store for SqliteStore {
         self.read(move |conn| compliance::out_of_scope_sends(conn, &customer_id, from_ms, to_ms, limit)).await
     }
 
+    async fn record_violation(&self, violation: NewViolation, since_ms: i64) -> StoreResult<u64> {
+        self.write(move |conn| moderation::record_violation(conn, &violation, since_ms)).await
+    }
+
+    async fn list_violations(
+        &self,
+        customer_id: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Violation>> {
+        let customer_id = customer_id.map(str::to_owned);
+        self.read(move |conn| moderation::list_violations(conn, customer_id.as_deref(), before_id, limit)).await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.write(move |conn| moderation::append_audit(conn, &entry)).await
+    }
+
+    async fn list_audit(&self, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        self.read(move |conn| moderation::list_audit(conn, before_id, limit)).await
+    }
+
+    async fn held_messages(&self, after: &str, limit: u32) -> StoreResult<Vec<HeldMessage>> {
+        let after = after.to_owned();
+        self.read(move |conn| moderation::held_messages(conn, &after, limit)).await
+    }
+
+    async fn moderate(&self, message_id: &str, decision: Moderation, audit: AuditEntry) -> StoreResult<StoredMessage> {
+        let message_id = message_id.to_owned();
+        let queue_seq = self.queue_seq.clone();
+        self.write(move |conn| moderation::moderate(conn, &message_id, &decision, &audit, &queue_seq)).await
+    }
+
+    async fn create_reviewed(&self, kind: ReviewKind, item: Reviewed) -> StoreResult<Reviewed> {
+        self.write(move |conn| moderation::create_reviewed(conn, kind, &item)).await
+    }
+
+    async fn find_reviewed(&self, kind: ReviewKind, id: &str) -> StoreResult<Reviewed> {
+        let id = id.to_owned();
+        self.read(move |conn| moderation::find_reviewed(conn, kind, &id)).await
+    }
+
+    async fn list_reviewed(
+        &self,
+        kind: ReviewKind,
+        customer_id: Option<&str>,
+        status: Option<ReviewStatus>,
+    ) -> StoreResult<Vec<Reviewed>> {
+        let customer_id = customer_id.map(str::to_owned);
+        self.read(move |conn| moderation::list_reviewed(conn, kind, customer_id.as_deref(), status)).await
+    }
+
+    async fn decide_reviewed(
+        &self,
+        kind: ReviewKind,
+        id: &str,
+        status: ReviewStatus,
+        reason: Option<String>,
+        audit: AuditEntry,
+    ) -> StoreResult<Reviewed> {
+        let id = id.to_owned();
+        self.write(move |conn| moderation::decide_reviewed(conn, kind, &id, status, reason.as_deref(), &audit)).await
+    }
+
+    async fn delete_reviewed(&self, kind: ReviewKind, customer_id: &str, id: &str) -> StoreResult<()> {
+        let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
+        self.write(move |conn| moderation::delete_reviewed(conn, kind, &customer_id, &id)).await
+    }
+
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
         let customer_id = customer_id.to_owned();
         self.read(move |conn| {
@@ -1911,6 +2014,7 @@ mod tests {
                         concat: None,
                         receipt: Default::default(),
                         out_of_scope: false,
+                        screening: None,
                     };
                     let batch = AcceptBatch {
                         customer_id: "cus_1".into(),
@@ -1997,6 +2101,7 @@ mod tests {
                 concat: None,
                 receipt: Default::default(),
                 out_of_scope: false,
+                screening: None,
             }],
             idempotency: key.map(|key| IdempotencyRecord {
                 key: key.into(),

@@ -31,6 +31,7 @@ async fn store_with_message(charge_on: ChargeOn, segments: u32) -> (tempfile::Te
         concat: None,
         receipt: Default::default(),
         out_of_scope: false,
+        screening: None,
     };
     let batch = AcceptBatch {
         customer_id: "cus_a".into(),

@@ -29,6 +29,7 @@ fn batch(id: &str, receipt: ReceiptRequest) -> AcceptBatch {
         concat: None,
         receipt,
         out_of_scope: false,
+        screening: None,
     };
     AcceptBatch {
         customer_id: "cus_a".into(),

@@ -57,6 +57,7 @@ pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
                     partial: false,
                     concat: None,
                     receipt: Default::default(),
+                    template: None,
                 };
                 if platform.accept(&customer, submission, None).await.is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);

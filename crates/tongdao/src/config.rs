@@ -31,6 +31,7 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     pub webhooks: WebhooksConfig,
     pub smpp: SmppConfig,
+    pub compliance: ComplianceConfig,
     /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
     /// simulator, when it is enabled.
     #[serde(default)]
@@ -74,6 +75,19 @@ pub struct SmppConfig {
     pub idle_timeout_ms: u64,
     /// Receipts and MO no bind took in this many hours are dropped.
     pub delivery_expiry_hours: u64,
+}
+
+/// `[compliance]`: where the screening lexicons live, and the opt-out words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceConfig {
+    /// The lexicon files; default `<data-dir>/lexicons` (the starter lexicons are written
+    /// there when it does not exist).
+    pub lexicon_dir: Option<PathBuf>,
+    /// How often the lexicon files are checked for changes, in ms.
+    pub reload_interval_ms: u64,
+    /// A reply (MO) of one of these words alone opts its sender out of the customer's messages.
+    pub opt_out_keywords: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +173,11 @@ impl Default for Config {
                 enquire_link_interval_ms: 30_000,
                 idle_timeout_ms: 120_000,
                 delivery_expiry_hours: 72,
+            },
+            compliance: ComplianceConfig {
+                lexicon_dir: None,
+                reload_interval_ms: 2000,
+                opt_out_keywords: tongdao_domain::optout::DEFAULT_KEYWORDS.iter().map(|k| (*k).to_owned()).collect(),
             },
             carrier: Vec::new(),
         }
@@ -273,6 +292,10 @@ impl Config {
     pub fn operator_token_path(&self) -> PathBuf {
         self.data_dir.join("operator.token")
     }
+    pub fn lexicon_dir(&self) -> PathBuf {
+        self.compliance.lexicon_dir.clone().unwrap_or_else(|| self.data_dir.join("lexicons"))
+    }
+
     pub fn demo_key_path(&self) -> PathBuf {
         self.data_dir.join("demo.key")
     }

@@ -24,7 +24,13 @@ pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<P
     let options = SqliteOptions { max_batch: config.store.max_batch, queue: config.store.queue, ..Default::default() };
     let store = SqliteStore::open_with(&config.database_path(), options)
         .with_context(|| format!("cannot open the database {}", config.database_path().display()))?;
-    Ok(Platform::with_callbacks(Arc::new(store), clock, config.numbering_plan()?, config.callback_policy()))
+    let platform = Platform::with_callbacks(Arc::new(store), clock, config.numbering_plan()?, config.callback_policy());
+    platform.set_opt_out_keywords(config.compliance.opt_out_keywords.clone());
+    let dir = config.lexicon_dir();
+    platform
+        .use_lexicon_dir(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot load the lexicons in {}: {e}", dir.display()))?;
+    Ok(platform)
 }
 
 /// Makes sure `<data-dir>/operator.token` holds a valid operator token, creating (and
@@ -141,6 +147,11 @@ impl Gateway {
             Duration::from_millis(config.sweep_interval_ms.max(10)),
             shutdown.subscribe(),
         ));
+        let lexicons = tokio::spawn(lexicon_loop(
+            platform.clone(),
+            Duration::from_millis(config.compliance.reload_interval_ms.max(100)),
+            shutdown.subscribe(),
+        ));
         let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
@@ -151,6 +162,7 @@ impl Gateway {
             });
             serve.await.context("HTTP server failed")?;
             sweeper.abort();
+            lexicons.abort();
             Ok(())
         });
         Ok(Gateway {
@@ -246,6 +258,23 @@ async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiv
                 if let Err(rejection) = platform.sweep().await {
                     tracing::warn!(%rejection, "sweep failed; will retry");
                 }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Reloads the lexicons when their files change (a failed reload keeps the previous ones and
+/// is logged and shown at `GET /admin/v1/lexicons`).
+async fn lexicon_loop(platform: Platform, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let p = platform.clone();
+                // File reads: off the async threads.
+                let _ = tokio::task::spawn_blocking(move || p.reload_lexicons(false)).await;
             }
             _ = stop.changed() => return,
         }

@@ -53,3 +53,59 @@ CREATE TABLE recipient_counts (
     day_count    INTEGER NOT NULL,
     PRIMARY KEY (customer_id, number)
 ) WITHOUT ROWID;
+
+-- Why a message was held for moderation: the screening verdict as JSON (category, score,
+-- findings with their spans). NULL for messages that passed.
+ALTER TABLE messages ADD COLUMN screening TEXT;
+CREATE INDEX messages_held ON messages (created_at, id) WHERE status = 'held';
+
+-- Violations of clause 2 recorded against a customer: a refused message (its text kept as
+-- evidence) or a held message the operator deleted.
+CREATE TABLE violations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id TEXT NOT NULL REFERENCES customers (id),
+    at          INTEGER NOT NULL,
+    category    TEXT NOT NULL,
+    -- 'rejected' (refused at acceptance) or 'deleted' (by moderation).
+    kind        TEXT NOT NULL CHECK (kind IN ('rejected', 'deleted')),
+    message_id  TEXT,
+    text        TEXT NOT NULL
+);
+CREATE INDEX violations_customer ON violations (customer_id, at);
+
+-- Who did what to whom and why: every operator action of clause 3.4 / 3.5 (and later all).
+CREATE TABLE audit_log (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    reason  TEXT,
+    -- JSON snapshots of what changed, when there is a record to show.
+    before  TEXT,
+    after   TEXT
+);
+
+-- Signatures 【…】 and templates a customer submits and the operator approves.
+CREATE TABLE signatures (
+    id          TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers (id),
+    text        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    decided_at  INTEGER,
+    UNIQUE (customer_id, text)
+);
+
+CREATE TABLE templates (
+    id          TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers (id),
+    name        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    decided_at  INTEGER
+);
+CREATE INDEX templates_customer ON templates (customer_id, created_at);

@@ -214,5 +214,10 @@ async fn a_replay_gets_the_first_answer_even_after_what_it_was_checked_against_h
     let again = send().await.expect("sent");
     assert_eq!(again.status(), StatusCode::ACCEPTED);
     assert_eq!(again.json::<serde_json::Value>().await.expect("json"), first);
-    assert_eq!(gw.balance(&alice).await, "0.9550", "charged once");
+    // The suspended customer's own calls are refused now; the operator sees the balance:
+    // charged once, then refunded when the suspension cancelled the message still queued.
+    let (status, body) = gw.as_customer(&alice.key, Method::GET, "/balance", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("account_suspended")));
+    let (_, balance) = gw.admin(Method::GET, &format!("/customers/{}/balance", alice.id), None).await;
+    assert_eq!((balance["balance"].as_str(), balance["entries"].as_u64()), (Some("1.0000"), Some(3)), "{balance}");
 }

@@ -180,7 +180,12 @@ impl TestGateway {
             "scope_policy": "audit",
             "charge_on": "submit",
             "terms_version": "v1",
-            "compliance": {"frequency": {"per_minute": 0, "per_hour": 0, "per_day": 0}}
+            "compliance": {
+                "frequency": {"per_minute": 0, "per_hour": 0, "per_day": 0},
+                "violation_limit": {"violations": 10, "days": 7},
+                "require_signature": false,
+                "templates_only": false
+            }
         })
     }
 
