@@ -10,6 +10,7 @@ mod carrier;
 mod compliance;
 mod ledger;
 mod messages;
+mod moderation;
 mod operator;
 mod refusals;
 mod service;

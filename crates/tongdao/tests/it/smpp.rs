@@ -415,3 +415,27 @@ async fn rusmppc_binds_submits_and_receives_its_receipts() {
     tokio::time::timeout(WAIT, client.closed()).await.expect("closed by the server");
     assert_eq!(gw.balance(&alice).await, "9.9100");
 }
+
+#[tokio::test]
+async fn forbidden_content_and_opted_out_numbers_are_refused_over_smpp_and_a_suspended_customer_cannot_bind() {
+    let (gw, alice, system_id, password) = node_with("alice").await;
+    let mut esme = Esme::bound(gw.smpp_addr(), Mode::Transceiver, &system_id, &password).await;
+    assert_eq!(esme.submit(gsm(TO, "Your code is 1234")).await.0, ESME_ROK);
+    let forbidden = Sm {
+        data_coding: 8,
+        short_message: "兼职刷单".encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ..gsm(TO, "")
+    };
+    assert_eq!(esme.submit(forbidden).await.0, ESME_RSUBMITFAIL, "content_rejected");
+    let (status, _) = gw.as_customer(&alice.key, Method::POST, "/suppressions", Some(json!({"number": TO}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(esme.submit(gsm(TO, "hello again")).await.0, ESME_RINVDSTADR, "recipient_opted_out");
+
+    let (status, _) = gw
+        .admin(Method::POST, &format!("/agreements/{}/suspend", alice.agreement_id), Some(json!({"reason": "spam"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(esme.submit(gsm("8613800138009", "still bound")).await.0, ESME_RSUBMITFAIL, "account_suspended");
+    let refused = Esme::connect(gw.smpp_addr()).await.bind(Mode::Transceiver, &system_id, &password, 0x34).await;
+    assert_eq!(refused, ESME_RBINDFAIL, "a suspended customer cannot bind");
+}
