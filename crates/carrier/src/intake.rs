@@ -142,8 +142,9 @@ pub async fn run(
     store: Arc<dyn Store>,
     progress: ProgressSink,
     clock: Arc<dyn Clock>,
-    opt_out_keywords: Arc<[String]>,
+    platform: tongdao_pipeline::Platform,
 ) {
+    let opt_out_keywords = platform.opt_out_keywords();
     let mut partial: HashMap<(String, u16, u8), Partial> = HashMap::new();
     while let Some(Incoming::DeliverSm(sm, ack)) = incoming.recv().await {
         let link = carrier.name().to_owned();
@@ -176,7 +177,7 @@ pub async fn run(
                 match complete {
                     Some((to, text)) => {
                         let reply = WholeReply { link: &link, from: &reply.from, to: &to, text };
-                        store_reply(&store, &*clock, &opt_out_keywords, reply, Some(ack)).await
+                        store_reply(&store, &*clock, (&platform, &opt_out_keywords), reply, Some(ack)).await
                     }
                     // A part is acknowledged when it arrives; the reply is stored when whole
                     // (or, incomplete, after the timeout).
@@ -184,7 +185,7 @@ pub async fn run(
                 }
                 for (from, to, text) in stale(&mut partial) {
                     let reply = WholeReply { link: &link, from: &from, to: &to, text };
-                    store_reply(&store, &*clock, &opt_out_keywords, reply, None).await;
+                    store_reply(&store, &*clock, (&platform, &opt_out_keywords), reply, None).await;
                 }
             }
         }
@@ -222,7 +223,7 @@ struct WholeReply<'a> {
 async fn store_reply(
     store: &Arc<dyn Store>,
     clock: &dyn Clock,
-    opt_out_keywords: &[String],
+    (platform, opt_out_keywords): (&tongdao_pipeline::Platform, &[String]),
     reply: WholeReply<'_>,
     ack: Option<Ack>,
 ) {
@@ -244,7 +245,12 @@ async fn store_reply(
     };
     for attempt in 1..=5u64 {
         match store.record_inbound(inbound.clone()).await {
-            Ok(Some(_)) => break,
+            Ok(Some(stored)) => {
+                if inbound.opt_out.is_some() {
+                    platform.opted_out(&stored.customer_id);
+                }
+                break;
+            }
             Ok(None) => {
                 tracing::warn!(link, to = %tongdao_domain::msisdn::mask(to), "a reply to a number no customer owns; kept for the operator");
                 break;

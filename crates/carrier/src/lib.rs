@@ -150,7 +150,7 @@ impl CarrierSide {
                 store.clone(),
                 progress.clone(),
                 clock.clone(),
-                platform.opt_out_keywords(),
+                platform.clone(),
             )));
             links.push(carrier);
         }

@@ -17,6 +17,21 @@ pub fn new_id(prefix: &str) -> String {
     out
 }
 
+/// The smallest id of `prefix` made at or after `ms` (ids are ordered by time): a bound for
+/// range scans by creation time.
+pub fn id_floor(prefix: &str, ms: i64) -> String {
+    // UUIDv7: the 48-bit Unix time in ms in the top bits, then version and random bits.
+    let value = (u128::from(u64::try_from(ms.max(0)).unwrap_or(0)) & 0xFFFF_FFFF_FFFF) << 80;
+    let mut out = String::with_capacity(prefix.len() + 27);
+    out.push_str(prefix);
+    out.push('_');
+    for i in (0..26).rev() {
+        let index = ((value >> (i * 5)) & 0x1f) as usize;
+        out.push(char::from(ALPHABET[index]));
+    }
+    out
+}
+
 /// Random bytes for secrets, rendered in the same base32 alphabet.
 pub fn base32(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
@@ -46,6 +61,15 @@ pub fn is_id(prefix: &str, s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_id_floor_sorts_before_every_id_made_from_its_time_on() {
+        use crate::Clock;
+        let now = crate::clock::SystemClock.now_ms();
+        let id = super::new_id("msg");
+        assert!(super::id_floor("msg", now - 1000) <= id, "{id}");
+        assert!(super::id_floor("msg", now + 60_000) > id, "{id}");
+    }
+
     use super::*;
 
     #[test]

@@ -168,7 +168,7 @@ impl Platform {
         let now = self.now_ms();
         let profile = self.profile(customer_id).await?;
         let submission = &self.resolve_template(customer_id, submission.clone()).await?;
-        let flags = self.recipient_flags(customer_id, std::slice::from_ref(submission)).await?;
+        let flags = self.recipient_flags(&profile, std::slice::from_ref(submission)).await?;
         let flags = flags.first().map_or(&[][..], Vec::as_slice);
         let priced = self.price(&profile, submission, flags, &[], Mode::Quote, now)?;
         let mut quote = response(&priced, submission.partial)?;
@@ -235,7 +235,7 @@ impl Platform {
         };
         let profile = self.profile(customer_id).await?;
         let submission = self.resolve_template(customer_id, submission).await?;
-        let flags = self.recipient_flags(customer_id, std::slice::from_ref(&submission)).await?;
+        let flags = self.recipient_flags(&profile, std::slice::from_ref(&submission)).await?;
         let flags = flags.first().map_or(&[][..], Vec::as_slice);
         // A partial request drops a recipient over its frequency limit and tries the rest
         // again; each round drops one, so this ends.
@@ -303,7 +303,13 @@ impl Platform {
 
     /// What the store knows of each submission's recipients (contact, opted out, blocked),
     /// in one read for all of them.
-    async fn recipient_flags(&self, customer_id: &str, submissions: &[Submission]) -> Result<Vec<Flags>, Rejection> {
+    /// Without contacts, suppressions or blocked numbers there is nothing to read.
+    async fn recipient_flags(&self, profile: &Profile, submissions: &[Submission]) -> Result<Vec<Flags>, Rejection> {
+        let mut flags: Vec<Flags> =
+            submissions.iter().map(|s| vec![RecipientFlags::default(); s.recipients.len()]).collect();
+        if profile.lists == tongdao_store::ComplianceCounts::default() {
+            return Ok(flags);
+        }
         let mut numbers = Vec::new();
         let mut at = Vec::new();
         for (s, submission) in submissions.iter().enumerate() {
@@ -314,12 +320,10 @@ impl Platform {
                 }
             }
         }
-        let mut flags: Vec<Flags> =
-            submissions.iter().map(|s| vec![RecipientFlags::default(); s.recipients.len()]).collect();
         if numbers.is_empty() {
             return Ok(flags);
         }
-        let found = self.store().recipient_flags(customer_id, numbers).await.map_err(rejection_from_store)?;
+        let found = self.store().recipient_flags(&profile.customer_id, numbers).await.map_err(rejection_from_store)?;
         for ((s, r), f) in at.into_iter().zip(found) {
             flags[s][r] = f;
         }
@@ -343,7 +347,7 @@ impl Platform {
                 return submissions.iter().map(|_| Err(rejection.clone())).collect();
             }
         };
-        let flags = match self.recipient_flags(customer_id, &submissions).await {
+        let flags = match self.recipient_flags(&profile, &submissions).await {
             Ok(flags) => flags,
             Err(rejection) => {
                 self.metrics().reject(rejection.code);
@@ -621,7 +625,8 @@ impl Platform {
             .into_iter()
             .map(|s| s.text)
             .collect();
-        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff, signatures });
+        let lists = store.compliance_counts(customer_id).await.map_err(rejection_from_store)?;
+        let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff, signatures, lists });
         self.cache().put_profile(profile.clone(), now, generation);
         Ok(profile)
     }

@@ -28,6 +28,8 @@ pub struct Profile {
     pub tariff: Option<Tariff>,
     /// The customer's approved signatures (the text between 【 and 】).
     pub signatures: Vec<String>,
+    /// Sizes of the contact directory, the suppression list and the blocklist.
+    pub lists: tongdao_store::ComplianceCounts,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +110,10 @@ impl Cache {
     }
     pub fn forget_profile(&self, customer_id: &str) {
         self.profiles.forget(|key, _| key == customer_id);
+    }
+    /// After a change that concerns every customer (the blocklist).
+    pub fn forget_profiles(&self) {
+        self.profiles.forget(|_, _| true);
     }
 }
 

@@ -97,12 +97,19 @@ fn not_found(what: &'static str) -> impl Fn(StoreError) -> Rejection {
 }
 
 impl Platform {
+    /// After a reply opted a number out of the customer's messages (the carrier side stores
+    /// it): the accept path must see the suppression at once.
+    pub fn opted_out(&self, customer_id: &str) {
+        self.cache().forget_profile(customer_id);
+    }
+
     /// Creates or replaces one contact.
     pub async fn put_contact(&self, customer: &str, input: ContactInput) -> Result<Contact, Rejection> {
         let customer = self.customer(customer).await?;
         let contact = input.into_contact(self.now_ms())?;
         let number = contact.number.clone();
         self.store().upsert_contacts(&customer.id, vec![contact]).await.map_err(rejection_from_store)?;
+        self.cache().forget_profile(&customer.id);
         self.store().find_contact(&customer.id, &number).await.map_err(rejection_from_store)
     }
 
@@ -115,7 +122,9 @@ impl Platform {
     pub async fn delete_contact(&self, customer: &str, number: &str) -> Result<(), Rejection> {
         let customer = self.customer(customer).await?;
         let number = number_field("number", number)?;
-        self.store().delete_contact(&customer.id, &number).await.map_err(not_found("no such contact"))
+        self.store().delete_contact(&customer.id, &number).await.map_err(not_found("no such contact"))?;
+        self.cache().forget_profile(&customer.id);
+        Ok(())
     }
 
     /// One page of contacts by number, after `after`.
@@ -164,6 +173,7 @@ impl Platform {
             }
         }
         let imported = self.store().upsert_contacts(&customer.id, contacts).await.map_err(rejection_from_store)?;
+        self.cache().forget_profile(&customer.id);
         Ok(ImportReport { imported, rejected, errors })
     }
 
@@ -203,13 +213,20 @@ impl Platform {
             reason: reason_field(reason)?,
             created_at: self.now_ms(),
         };
-        self.store().add_suppression(&customer.id, suppression).await.map_err(rejection_from_store)
+        let added = self.store().add_suppression(&customer.id, suppression).await.map_err(rejection_from_store)?;
+        self.cache().forget_profile(&customer.id);
+        Ok(added)
     }
 
     pub async fn unsuppress(&self, customer: &str, number: &str) -> Result<(), Rejection> {
         let customer = self.customer(customer).await?;
         let number = number_field("number", number)?;
-        self.store().remove_suppression(&customer.id, &number).await.map_err(not_found("the number is not suppressed"))
+        self.store()
+            .remove_suppression(&customer.id, &number)
+            .await
+            .map_err(not_found("the number is not suppressed"))?;
+        self.cache().forget_profile(&customer.id);
+        Ok(())
     }
 
     pub async fn suppressions(
@@ -229,12 +246,16 @@ impl Platform {
             reason: reason_field(reason)?,
             created_at: self.now_ms(),
         };
-        self.store().add_blocked(blocked).await.map_err(rejection_from_store)
+        let added = self.store().add_blocked(blocked).await.map_err(rejection_from_store)?;
+        self.cache().forget_profiles();
+        Ok(added)
     }
 
     pub async fn unblock(&self, number: &str) -> Result<(), Rejection> {
         let number = number_field("number", number)?;
-        self.store().remove_blocked(&number).await.map_err(not_found("the number is not blocked"))
+        self.store().remove_blocked(&number).await.map_err(not_found("the number is not blocked"))?;
+        self.cache().forget_profiles();
+        Ok(())
     }
 
     pub async fn blocked(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlockedNumber>, Rejection> {

@@ -522,6 +522,14 @@ pub struct BlockedNumber {
     pub created_at: i64,
 }
 
+/// Sizes of the lists the accept path checks recipients against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ComplianceCounts {
+    pub contacts: u64,
+    pub suppressions: u64,
+    pub blocked: u64,
+}
+
 /// What the accept path must know about one recipient of one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RecipientFlags {

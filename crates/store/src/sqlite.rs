@@ -24,11 +24,13 @@ use tokio::sync::{mpsc, oneshot};
 use tongdao_domain::agreement::{Agreement, AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, date_format};
 use tongdao_domain::{Clock, MessageStatus, Money, ReceiptRequest, SystemClock, Tariff};
 
+use self::frequency::RecipientCounts;
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
 mod carrier;
 mod compliance;
+mod frequency;
 mod moderation;
 mod smpp;
 
@@ -74,6 +76,8 @@ pub struct SqliteStore {
     /// The dispatch mark when the store was opened: queued messages at or below it may have
     /// been handed to a carrier before a restart.
     mark_at_open: i64,
+    /// Messages per customer and recipient in the current windows (see `frequency`).
+    recipients: Arc<Mutex<RecipientCounts>>,
 }
 
 #[derive(Debug, Default)]
@@ -195,6 +199,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let last_seq: i64 = conn.query_row("SELECT COALESCE(MAX(queue_seq), 0) FROM messages", [], |r| r.get(0))?;
         let mark_at_open = carrier::dispatch_mark(&conn)?;
+        let recipients = Arc::new(Mutex::new(RecipientCounts::rebuild(&conn)?));
         let (writer, jobs) = mpsc::channel::<Job>(options.queue.max(1));
         let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
@@ -239,8 +244,12 @@ impl SqliteStore {
             .name("store-checkpoint".into())
             .spawn(move || run_checkpointer(checkpointer, stop))
             .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
-        let readers =
-            Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()), keep: options.readers });
+        let readers = Arc::new(ReaderPool {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            keep: options.readers.max(1),
+            permits: Arc::new(tokio::sync::Semaphore::new(options.readers.max(1))),
+        });
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
@@ -248,6 +257,7 @@ impl SqliteStore {
             closing,
             counters,
             queue_seq: Arc::new(AtomicI64::new(last_seq + 1)),
+            recipients,
             mark_at_open,
         })
     }
@@ -266,7 +276,9 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let pool = self.readers.clone();
+        let permit = pool.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             let result = f(&conn);
             pool.give_back(conn);
@@ -526,6 +538,9 @@ struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    /// One per connection kept: reads beyond them wait for one instead of opening (and
+    /// closing) a connection of their own, which costs a schema parse each time.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReaderPool {
@@ -927,9 +942,16 @@ fn find_idempotency(conn: &Connection, customer_id: &str, key: &str, now_ms: i64
         .optional()?)
 }
 
-fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -> StoreResult<AcceptOutcome> {
+/// What every accept job shares: the next place in the queue, and the counts per recipient.
+struct Accepting<'a> {
+    queue_seq: &'a AtomicI64,
+    recipients: &'a Mutex<RecipientCounts>,
+}
+
+fn accept_batch(conn: &Connection, batch: &AcceptBatch, state: &Accepting<'_>) -> StoreResult<AcceptOutcome> {
     let mut balance = balance_of(conn, &batch.customer_id)?;
-    let outcome = accept_at(conn, batch, queue_seq, &mut balance)?;
+    let mut recipients = state.recipients.lock().map_err(|_| StoreError::Backend("counts poisoned".into()))?;
+    let outcome = accept_at(conn, batch, state.queue_seq, &mut recipients, &mut balance)?;
     if matches!(outcome, AcceptOutcome::Stored { .. }) {
         set_balance(conn, &batch.customer_id, balance)?;
     }
@@ -941,8 +963,9 @@ fn accept_batch(conn: &Connection, batch: &AcceptBatch, queue_seq: &AtomicI64) -
 fn accept_many(
     conn: &Connection,
     batches: &[AcceptBatch],
-    queue_seq: &AtomicI64,
+    state: &Accepting<'_>,
 ) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
+    let mut recipients = state.recipients.lock().map_err(|_| StoreError::Backend("counts poisoned".into()))?;
     let mut balances: Vec<(&str, i64)> = Vec::new();
     let mut outcomes = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -959,10 +982,11 @@ fn accept_many(
                 }
             },
         };
-        match accept_at(conn, batch, queue_seq, &mut balances[index].1) {
+        match accept_at(conn, batch, state.queue_seq, &mut recipients, &mut balances[index].1) {
             // Refusals come before any write of their batch: the others go on.
             Err(
                 refusal @ (StoreError::InsufficientBalance { .. }
+                | StoreError::RateLimited { .. }
                 | StoreError::IdempotencyConflict
                 | StoreError::NotFound
                 | StoreError::Conflict(_)),
@@ -982,6 +1006,7 @@ fn accept_at(
     conn: &Connection,
     batch: &AcceptBatch,
     queue_seq: &AtomicI64,
+    recipients: &mut RecipientCounts,
     balance: &mut i64,
 ) -> StoreResult<AcceptOutcome> {
     // Every check comes before the first write (see `commit_batch`).
@@ -1002,8 +1027,7 @@ fn accept_at(
     if *balance < needed.micros() {
         return Err(StoreError::InsufficientBalance { balance: Money::from_micros(*balance), needed });
     }
-    let counts =
-        compliance::check_frequency(conn, &batch.customer_id, &batch.messages, &batch.frequency, batch.now_ms)?;
+    recipients.check(&batch.customer_id, &batch.messages, &batch.frequency, batch.now_ms)?;
     let mut running = *balance;
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
@@ -1055,7 +1079,7 @@ fn accept_at(
         )?;
     }
     *balance = running;
-    compliance::write_counts(conn, &batch.customer_id, &counts)?;
+    recipients.record(&batch.customer_id, &batch.messages, batch.now_ms);
     if let Some(idempotency) = &batch.idempotency {
         conn.prepare_cached(
             "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
@@ -1469,13 +1493,19 @@ impl Store for SqliteStore {
     }
 
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome> {
-        let queue_seq = self.queue_seq.clone();
-        self.write(move |conn| accept_batch(conn, &batch, &queue_seq)).await
+        let (queue_seq, recipients) = (self.queue_seq.clone(), self.recipients.clone());
+        self.write(move |conn| {
+            accept_batch(conn, &batch, &Accepting { queue_seq: &queue_seq, recipients: &recipients })
+        })
+        .await
     }
 
     async fn accept_many(&self, batches: Vec<AcceptBatch>) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
-        let queue_seq = self.queue_seq.clone();
-        self.write(move |conn| accept_many(conn, &batches, &queue_seq)).await
+        let (queue_seq, recipients) = (self.queue_seq.clone(), self.recipients.clone());
+        self.write(move |conn| {
+            accept_many(conn, &batches, &Accepting { queue_seq: &queue_seq, recipients: &recipients })
+        })
+        .await
     }
 
     async fn find_message(&self, customer_id: &str, id: &str) -> StoreResult<(StoredMessage, Vec<MessageEvent>)> {
@@ -1776,6 +1806,11 @@ impl Store for SqliteStore {
     async fn list_contacts(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Contact>> {
         let (customer_id, after) = (customer_id.to_owned(), after.to_owned());
         self.read(move |conn| compliance::list_contacts(conn, &customer_id, &after, limit)).await
+    }
+
+    async fn compliance_counts(&self, customer_id: &str) -> StoreResult<ComplianceCounts> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| compliance::compliance_counts(conn, &customer_id)).await
     }
 
     async fn recipient_flags(&self, customer_id: &str, numbers: Vec<String>) -> StoreResult<Vec<RecipientFlags>> {
@@ -2128,11 +2163,17 @@ mod tests {
         let day = IDEMPOTENCY_WINDOW_MS;
         let (poor, poor_answer) = job({
             let batch = one_message_batch("poor", "msg_p", 45_000, Some("old-key"), 2 * day);
-            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
+            move |c| {
+                let (queue_seq, recipients) = (AtomicI64::new(1), Mutex::new(RecipientCounts::default()));
+                accept_batch(c, &batch, &Accepting { queue_seq: &queue_seq, recipients: &recipients })
+            }
         });
         let (rich, rich_answer) = job({
             let batch = one_message_batch("rich", "msg_r", 45_000, None, 2 * day);
-            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
+            move |c| {
+                let (queue_seq, recipients) = (AtomicI64::new(1), Mutex::new(RecipientCounts::default()));
+                accept_batch(c, &batch, &Accepting { queue_seq: &queue_seq, recipients: &recipients })
+            }
         });
         answer(commit_batch(&conn, &mut vec![poor, rich]));
         assert!(matches!(poor_answer.blocking_recv(), Ok(Err(StoreError::InsufficientBalance { .. }))));
@@ -2144,7 +2185,10 @@ mod tests {
         conn.execute("UPDATE customers SET balance = 1000000 WHERE id = 'poor'", []).expect("balance");
         let (again, again_answer) = job({
             let batch = one_message_batch("poor", "msg_p2", 45_000, Some("old-key"), 2 * day);
-            move |c| accept_batch(c, &batch, &AtomicI64::new(1))
+            move |c| {
+                let (queue_seq, recipients) = (AtomicI64::new(1), Mutex::new(RecipientCounts::default()));
+                accept_batch(c, &batch, &Accepting { queue_seq: &queue_seq, recipients: &recipients })
+            }
         });
         answer(commit_batch(&conn, &mut vec![again]));
         assert!(matches!(again_answer.blocking_recv(), Ok(Ok(AcceptOutcome::Stored { .. }))));

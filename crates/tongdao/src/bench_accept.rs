@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use tongdao_domain::{Money, SystemClock};
+use tongdao_domain::agreement::{AgreementChange, AgreementTerms};
+use tongdao_domain::{ComplianceTerms, Money, SystemClock};
 use tongdao_pipeline::Submission;
 
 use crate::config::Config;
@@ -24,6 +25,11 @@ pub struct AcceptBenchArgs {
     /// Data directory to create (must not exist); default: a new temporary directory.
     #[arg(long)]
     pub bench_dir: Option<std::path::PathBuf>,
+    /// Put the demo customer under the default frequency limits (1 a minute, 5 an hour, 10 a
+    /// day per recipient; every message here goes to a new recipient), so that every check
+    /// of the accept path runs, the per-recipient counters included.
+    #[arg(long)]
+    pub frequency_limits: bool,
 }
 
 pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
@@ -34,6 +40,14 @@ pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
     let platform = gateway::open_platform(&config, Arc::new(SystemClock))?;
     demo::ensure_demo(&platform, &config).await?;
     let customer = platform.customer(demo::DEMO_CUSTOMER).await.map_err(|r| anyhow!("{r}"))?;
+    if args.frequency_limits {
+        let current = platform.current_agreement(&customer.id).await.map_err(|r| anyhow!("{r}"))?;
+        let terms = AgreementTerms { compliance: ComplianceTerms::default(), ..current.terms };
+        let version = terms.terms_version.clone();
+        let agreement = platform.create_agreement(&customer.id, terms).await.map_err(|r| anyhow!("{r}"))?;
+        platform.change_agreement(&agreement.id, AgreementChange::Sign).await.map_err(|r| anyhow!("{r}"))?;
+        platform.accept_agreement(&customer.id, &version).await.map_err(|r| anyhow!("{r}"))?;
+    }
     let money = Money::parse("1000000").map_err(|e| anyhow!("{e}"))?;
     platform.top_up(&customer.id, money, None).await.map_err(|r| anyhow!("{r}"))?;
 

@@ -1,6 +1,7 @@
 -- Compliance (issue 5): what clause 2 leaves to each agreement, the contact directory that
--- bounds a customer's recipients (clause 2.2), opt-outs and the operator's blocklist, and the
--- per-recipient frequency counters.
+-- bounds a customer's recipients (clause 2.2), opt-outs and the operator's blocklist,
+-- moderation, violations, the audit trail, signatures and templates. (Frequency counts per
+-- recipient are kept in the writer's memory and rebuilt from the day's messages at open.)
 
 -- JSON object: frequency limits and advertising thresholds (see ComplianceTerms).
 ALTER TABLE agreements ADD COLUMN compliance TEXT NOT NULL DEFAULT '{}';
@@ -40,19 +41,6 @@ CREATE TABLE blocklist (
     created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Messages accepted per customer and recipient in the current minute, hour and CST day
--- (each count belongs to the window that starts at its *_start, epoch ms).
-CREATE TABLE recipient_counts (
-    customer_id  TEXT NOT NULL,
-    number       TEXT NOT NULL,
-    minute_start INTEGER NOT NULL,
-    minute_count INTEGER NOT NULL,
-    hour_start   INTEGER NOT NULL,
-    hour_count   INTEGER NOT NULL,
-    day_start    INTEGER NOT NULL,
-    day_count    INTEGER NOT NULL,
-    PRIMARY KEY (customer_id, number)
-) WITHOUT ROWID;
 
 -- Why a message was held for moderation: the screening verdict as JSON (category, score,
 -- findings with their spans). NULL for messages that passed.

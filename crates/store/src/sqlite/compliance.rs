@@ -1,8 +1,7 @@
-//! Compliance tables (issue 5): contacts, suppressions, the blocklist, the out-of-scope
-//! report, and the per-recipient frequency counters the accept transaction keeps.
+//! Compliance tables (issue 5): contacts, suppressions, the blocklist and the out-of-scope
+//! report.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tongdao_domain::FrequencyLimits;
 
 use super::find_customer;
 use crate::model::*;
@@ -60,6 +59,21 @@ pub(super) fn list_contacts(
     );
     let mut statement = conn.prepare_cached(&sql)?;
     Ok(statement.query_map(params![customer_id, after, limit], contact_row)?.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn compliance_counts(conn: &Connection, customer_id: &str) -> StoreResult<ComplianceCounts> {
+    let count = |sql: &str, customer: Option<&str>| -> StoreResult<u64> {
+        let mut statement = conn.prepare_cached(sql)?;
+        Ok(match customer {
+            Some(c) => statement.query_row([c], |r| r.get(0))?,
+            None => statement.query_row([], |r| r.get(0))?,
+        })
+    };
+    Ok(ComplianceCounts {
+        contacts: count("SELECT COUNT(*) FROM contacts WHERE customer_id = ?1", Some(customer_id))?,
+        suppressions: count("SELECT COUNT(*) FROM suppressions WHERE customer_id = ?1", Some(customer_id))?,
+        blocked: count("SELECT COUNT(*) FROM blocklist", None)?,
+    })
 }
 
 pub(super) fn recipient_flags(
@@ -174,92 +188,4 @@ pub(super) fn out_of_scope_sends(
         Ok(OutOfScopeSend { message_id: r.get(0)?, recipient: r.get(1)?, created_at: r.get(2)? })
     })?;
     Ok((count, rows.collect::<Result<_, _>>()?))
-}
-
-/// One recipient's counts, each with the start of the window it belongs to.
-#[derive(Debug, Clone, Copy)]
-struct Counts {
-    starts: [i64; 3],
-    counts: [u32; 3],
-}
-
-/// Checks every message of a batch against the frequency limits, before anything is
-/// written; `Ok` carries the new counts to write with [`write_counts`].
-pub(super) fn check_frequency(
-    conn: &Connection,
-    customer_id: &str,
-    messages: &[NewMessage],
-    limits: &FrequencyLimits,
-    now_ms: i64,
-) -> StoreResult<Vec<(String, [i64; 3], [u32; 3])>> {
-    if limits.is_unlimited() || messages.is_empty() {
-        return Ok(Vec::new());
-    }
-    let windows = limits.windows();
-    let starts = windows.map(|(_, length, offset)| FrequencyLimits::window_start(now_ms, length, offset));
-    let mut seen: std::collections::HashMap<&str, Counts> = std::collections::HashMap::new();
-    let mut read = conn.prepare_cached(
-        "SELECT minute_start, minute_count, hour_start, hour_count, day_start, day_count FROM recipient_counts \
-         WHERE customer_id = ?1 AND number = ?2",
-    )?;
-    for (index, m) in messages.iter().enumerate() {
-        let counts = match seen.get(m.recipient.as_str()) {
-            Some(c) => *c,
-            None => {
-                let stored = read
-                    .query_row(params![customer_id, m.recipient], |r| {
-                        Ok(Counts {
-                            starts: [r.get(0)?, r.get(2)?, r.get(4)?],
-                            counts: [r.get(1)?, r.get(3)?, r.get(5)?],
-                        })
-                    })
-                    .optional()?;
-                let mut fresh = Counts { starts, counts: [0; 3] };
-                if let Some(stored) = stored {
-                    for w in 0..3 {
-                        if stored.starts[w] == starts[w] {
-                            fresh.counts[w] = stored.counts[w];
-                        }
-                    }
-                }
-                fresh
-            }
-        };
-        let mut next = counts;
-        for (w, (limit, length, _)) in windows.iter().enumerate() {
-            if *limit > 0 && counts.counts[w] >= *limit {
-                return Err(StoreError::RateLimited { index, retry_after_ms: starts[w] + length - now_ms });
-            }
-            next.counts[w] = counts.counts[w].saturating_add(1);
-        }
-        seen.insert(m.recipient.as_str(), next);
-    }
-    Ok(seen.into_iter().map(|(number, c)| (number.to_owned(), c.starts, c.counts)).collect())
-}
-
-pub(super) fn write_counts(
-    conn: &Connection,
-    customer_id: &str,
-    counts: &[(String, [i64; 3], [u32; 3])],
-) -> StoreResult<()> {
-    let mut statement = conn.prepare_cached(
-        "INSERT INTO recipient_counts (customer_id, number, minute_start, minute_count, hour_start, hour_count, \
-         day_start, day_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (customer_id, number) DO UPDATE SET \
-         minute_start = excluded.minute_start, minute_count = excluded.minute_count, \
-         hour_start = excluded.hour_start, hour_count = excluded.hour_count, \
-         day_start = excluded.day_start, day_count = excluded.day_count",
-    )?;
-    for (number, starts, counts) in counts {
-        statement.execute(params![
-            customer_id,
-            number,
-            starts[0],
-            counts[0],
-            starts[1],
-            counts[1],
-            starts[2],
-            counts[2]
-        ])?;
-    }
-    Ok(())
 }
