@@ -10,6 +10,8 @@ use crate::{Platform, rejection_from_store};
 
 /// Contacts in one import (a CSV of 100,000 rows is the size the issue names).
 pub const MAX_IMPORT_ROWS: usize = 200_000;
+/// Contacts written per transaction in an import.
+const IMPORT_CHUNK: usize = 10_000;
 /// Rows refused in an import that are listed in its answer (the count is always whole).
 const MAX_LISTED_ERRORS: usize = 100;
 const MAX_NAME_CHARS: usize = 100;
@@ -134,7 +136,7 @@ impl Platform {
     }
 
     /// Imports a CSV of contacts (`number,name,kind,tags`, tags separated by `;`): every
-    /// valid row is stored in one transaction, every invalid one reported by line.
+    /// valid row is stored, every invalid one reported by line.
     pub async fn import_contacts(&self, customer: &str, csv: &[u8]) -> Result<ImportReport, Rejection> {
         let customer = self.customer(customer).await?;
         let now = self.now_ms();
@@ -172,7 +174,15 @@ impl Platform {
                 }
             }
         }
-        let imported = self.store().upsert_contacts(&customer.id, contacts).await.map_err(rejection_from_store)?;
+        // In transactions of IMPORT_CHUNK rows, so that other customers' writes are not held
+        // up behind one long one; rows are upserts, so a failed import can be sent again.
+        let mut imported = 0;
+        let mut rest = contacts;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(IMPORT_CHUNK));
+            imported += self.store().upsert_contacts(&customer.id, rest).await.map_err(rejection_from_store)?;
+            rest = tail;
+        }
         self.cache().forget_profile(&customer.id);
         Ok(ImportReport { imported, rejected, errors })
     }
