@@ -5,7 +5,12 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// A new id such as `msg_06f2k7q...`: `prefix`, `_`, 26 base32 characters.
 pub fn new_id(prefix: &str) -> String {
-    let value = uuid::Uuid::now_v7().as_u128();
+    encode(prefix, uuid::Uuid::now_v7().as_u128())
+}
+
+/// `prefix_` and the 128 bits of `value` in base32, most significant first, so that ids
+/// sort as their values do.
+fn encode(prefix: &str, value: u128) -> String {
     let mut out = String::with_capacity(prefix.len() + 27);
     out.push_str(prefix);
     out.push('_');
@@ -21,15 +26,7 @@ pub fn new_id(prefix: &str) -> String {
 /// range scans by creation time.
 pub fn id_floor(prefix: &str, ms: i64) -> String {
     // UUIDv7: the 48-bit Unix time in ms in the top bits, then version and random bits.
-    let value = (u128::from(u64::try_from(ms.max(0)).unwrap_or(0)) & 0xFFFF_FFFF_FFFF) << 80;
-    let mut out = String::with_capacity(prefix.len() + 27);
-    out.push_str(prefix);
-    out.push('_');
-    for i in (0..26).rev() {
-        let index = ((value >> (i * 5)) & 0x1f) as usize;
-        out.push(char::from(ALPHABET[index]));
-    }
-    out
+    encode(prefix, (u128::from(u64::try_from(ms.max(0)).unwrap_or(0)) & 0xFFFF_FFFF_FFFF) << 80)
 }
 
 /// Random bytes for secrets, rendered in the same base32 alphabet.

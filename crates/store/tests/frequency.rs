@@ -3,8 +3,7 @@
 
 mod common;
 
-use tongdao_domain::agreement::ChargeOn;
-use tongdao_domain::{FrequencyLimits, MessageStatus, Money};
+use tongdao_domain::{FrequencyLimits, Money};
 use tongdao_store::sqlite::SqliteStore;
 use tongdao_store::*;
 
@@ -15,30 +14,8 @@ const NOW: i64 = 1_795_744_830_000;
 const LIMITS: FrequencyLimits = FrequencyLimits { per_minute: 1, per_hour: 2, per_day: 3 };
 
 fn batch(to: &[&str], at: i64) -> AcceptBatch {
-    let messages = to
-        .iter()
-        .map(|to| NewMessage {
-            id: tongdao_domain::id::new_id("msg"),
-            recipient: (*to).into(),
-            carrier: None,
-            sender: None,
-            text: "Your code is 1".into(),
-            encoding: "gsm7".into(),
-            segments: 1,
-            price: Money::from_micros(1),
-            status: MessageStatus::Queued,
-            client_ref: None,
-            callback_url: None,
-            send_at: None,
-            valid_until: None,
-            charge_on: ChargeOn::Submit,
-            concat: None,
-            receipt: Default::default(),
-            out_of_scope: false,
-            screening: None,
-        })
-        .collect();
-    AcceptBatch { customer_id: "cus_a".into(), messages, idempotency: None, frequency: LIMITS, now_ms: at }
+    let messages = to.iter().map(|to| common::message(&tongdao_domain::id::new_id("msg"), to, 1)).collect();
+    AcceptBatch { frequency: LIMITS, ..common::batch_of(messages, at) }
 }
 
 fn limited(result: StoreResult<AcceptOutcome>) -> Option<(usize, i64)> {

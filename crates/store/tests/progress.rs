@@ -1,8 +1,8 @@
 //! Submits and receipts through the store's public API: early receipts, segment rollup,
 //! settlement per `charge_on`, duplicates.
 
+use tongdao_domain::MessageStatus;
 use tongdao_domain::agreement::ChargeOn;
-use tongdao_domain::{MessageStatus, Money};
 use tongdao_store::sqlite::SqliteStore;
 use tongdao_store::*;
 
@@ -14,32 +14,12 @@ const PRICE: i64 = 135_000; // three segments at ¥0.0450
 async fn store_with_message(charge_on: ChargeOn, segments: u32) -> (tempfile::TempDir, SqliteStore) {
     let (dir, store) = store_with_balance(1_000_000).await;
     let message = NewMessage {
-        id: "msg_1".into(),
-        recipient: "+8613800138000".into(),
         carrier: Some("mobile".into()),
-        sender: None,
-        text: "hi".into(),
-        encoding: "gsm7".into(),
         segments,
-        price: Money::from_micros(PRICE),
-        status: MessageStatus::Queued,
-        client_ref: None,
-        callback_url: None,
-        send_at: None,
-        valid_until: None,
         charge_on,
-        concat: None,
-        receipt: Default::default(),
-        out_of_scope: false,
-        screening: None,
+        ..common::message("msg_1", "+8613800138000", PRICE)
     };
-    let batch = AcceptBatch {
-        customer_id: "cus_a".into(),
-        messages: vec![message],
-        idempotency: None,
-        frequency: tongdao_domain::FrequencyLimits::NONE,
-        now_ms: 1,
-    };
+    let batch = common::batch_of(vec![message], 1);
     store.accept(batch).await.expect("accepted");
     (dir, store)
 }

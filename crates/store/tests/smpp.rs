@@ -1,7 +1,6 @@
 //! The store's side of the SMPP edge: several submissions in one job, the receipt outbox,
 //! its removal and expiry, and the dispatch mark that keeps cancelled messages home.
 
-use tongdao_domain::agreement::ChargeOn;
 use tongdao_domain::{MessageStatus, Money, ReceiptRequest};
 use tongdao_store::*;
 
@@ -12,32 +11,13 @@ const PRICE: i64 = 45_000;
 
 fn batch(id: &str, receipt: ReceiptRequest) -> AcceptBatch {
     let message = NewMessage {
-        id: id.into(),
-        recipient: "+8613800138000".into(),
         carrier: Some("mobile".into()),
         sender: Some("10690001".into()),
         text: "Your code is 123456, valid for 5 minutes".into(),
-        encoding: "gsm7".into(),
-        segments: 1,
-        price: Money::from_micros(PRICE),
-        status: MessageStatus::Queued,
-        client_ref: None,
-        callback_url: None,
-        send_at: None,
-        valid_until: None,
-        charge_on: ChargeOn::Submit,
-        concat: None,
         receipt,
-        out_of_scope: false,
-        screening: None,
+        ..common::message(id, "+8613800138000", PRICE)
     };
-    AcceptBatch {
-        customer_id: "cus_a".into(),
-        messages: vec![message],
-        idempotency: None,
-        frequency: tongdao_domain::FrequencyLimits::NONE,
-        now_ms: 1,
-    }
+    common::batch_of(vec![message], 1)
 }
 
 #[tokio::test]

@@ -249,36 +249,42 @@ impl Signals {
     }
 }
 
-async fn sweep_loop(platform: Platform, every: Duration, mut stop: watch::Receiver<bool>) {
+/// Runs `tick` every `every` until shutdown.
+async fn every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => {
-                if let Err(rejection) = platform.sweep().await {
-                    tracing::warn!(%rejection, "sweep failed; will retry");
-                }
-            }
+            _ = ticker.tick() => tick().await,
             _ = stop.changed() => return,
         }
     }
 }
 
+async fn sweep_loop(platform: Platform, interval: Duration, stop: watch::Receiver<bool>) {
+    every(interval, stop, || async {
+        if let Err(rejection) = platform.sweep().await {
+            tracing::warn!(%rejection, "sweep failed; will retry");
+        }
+    })
+    .await;
+}
+
 /// Reloads the lexicons when their files change (a failed reload keeps the previous ones and
 /// is logged and shown at `GET /admin/v1/lexicons`).
-async fn lexicon_loop(platform: Platform, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                let p = platform.clone();
-                // File reads: off the async threads.
-                let _ = tokio::task::spawn_blocking(move || p.reload_lexicons(false)).await;
-            }
-            _ = stop.changed() => return,
+async fn lexicon_loop(platform: Platform, interval: Duration, stop: watch::Receiver<bool>) {
+    every(interval, stop, || {
+        let p = platform.clone();
+        // File reads: off the async threads.
+        async move {
+            let _ = tokio::task::spawn_blocking(move || p.reload_lexicons(false)).await;
         }
-    }
+    })
+    .await;
 }
 
 /// The SMPP listener customers bind to, with the tasks that feed its delivery pumps and

@@ -21,3 +21,41 @@ pub async fn store_with_balance(micros: i64) -> (tempfile::TempDir, SqliteStore)
     store.post_ledger_entry(topup).await.expect("topup");
     (dir, store)
 }
+
+/// A queued one-segment message of `cus_a` to `recipient`, priced `micros`; tests change
+/// what they need with struct update syntax.
+#[allow(dead_code)] // not every test binary uses it
+pub fn message(id: &str, recipient: &str, micros: i64) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        recipient: recipient.into(),
+        carrier: None,
+        sender: None,
+        text: "hi".into(),
+        encoding: "gsm7".into(),
+        segments: 1,
+        price: Money::from_micros(micros),
+        status: tongdao_domain::MessageStatus::Queued,
+        client_ref: None,
+        callback_url: None,
+        send_at: None,
+        valid_until: None,
+        charge_on: tongdao_domain::agreement::ChargeOn::Submit,
+        concat: None,
+        receipt: Default::default(),
+        out_of_scope: false,
+        screening: None,
+    }
+}
+
+/// One batch of `cus_a` without idempotency or frequency limits.
+#[allow(dead_code)]
+pub fn batch_of(messages: Vec<NewMessage>, now_ms: i64) -> AcceptBatch {
+    AcceptBatch {
+        customer_id: "cus_a".into(),
+        messages,
+        idempotency: None,
+        frequency: tongdao_domain::FrequencyLimits::NONE,
+        now_ms,
+    }
+}

@@ -4,25 +4,11 @@
 use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tongdao_domain::agreement::cst_date;
 
 use crate::harness::{Sender, TestGateway, error_code};
 
 const STAFF: &str = "+8613800138001";
 const STRANGER: &str = "+8613900139009";
-
-/// Onboards a customer under an agreement changed by `change` (on top of the harness terms).
-async fn onboard_with(gw: &TestGateway, name: &str, change: impl FnOnce(&mut Value)) -> Sender {
-    let (id, key) = gw.create_customer(name).await;
-    let mut terms = TestGateway::terms(&cst_date(gw.clock_now()).to_string());
-    change(&mut terms);
-    let agreement_id = gw.create_agreement(&id, terms).await;
-    gw.sign(&agreement_id).await;
-    let (status, body) = gw.accept_terms(&key, "v1").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    gw.top_up(&id, "10").await;
-    Sender { id, name: name.to_owned(), key, agreement_id }
-}
 
 async fn import(gw: &TestGateway, sender: &Sender, csv: &str) -> (StatusCode, Value) {
     let response = gw
@@ -41,7 +27,7 @@ async fn import(gw: &TestGateway, sender: &Sender, csv: &str) -> (StatusCode, Va
 #[tokio::test]
 async fn an_enforced_scope_refuses_numbers_outside_the_contact_directory() {
     let gw = TestGateway::spawn().await;
-    let acme = onboard_with(&gw, "acme", |t| t["scope_policy"] = json!("enforce")).await;
+    let acme = gw.onboard_with("acme", "10", |t| t["scope_policy"] = json!("enforce")).await;
     let (status, body) = gw.send_text(&acme, STAFF, "Your code is 123456").await;
     assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "recipient_out_of_scope"), "{body}");
     assert_eq!(body["error"]["field"], "to[0]");
@@ -84,7 +70,7 @@ async fn an_enforced_scope_refuses_numbers_outside_the_contact_directory() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = gw.send_text(&acme, STAFF, "Your code is 123456").await;
     assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "recipient_out_of_scope"));
-    let other = onboard_with(&gw, "other", |t| t["scope_policy"] = json!("enforce")).await;
+    let other = gw.onboard_with("other", "10", |t| t["scope_policy"] = json!("enforce")).await;
     let (status, body) = gw.send_text(&other, "+8613800138002", "hello").await;
     assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "recipient_out_of_scope"));
 }
@@ -149,10 +135,11 @@ async fn opted_out_and_blocked_numbers_are_refused_until_removed() {
 #[tokio::test]
 async fn a_recipient_over_the_frequency_limit_gets_rate_limited_with_retry_after() {
     let gw = TestGateway::spawn().await;
-    let acme = onboard_with(&gw, "acme", |t| {
-        t["compliance"] = json!({"frequency": {"per_minute": 1, "per_hour": 5, "per_day": 10}});
-    })
-    .await;
+    let acme = gw
+        .onboard_with("acme", "10", |t| {
+            t["compliance"] = json!({"frequency": {"per_minute": 1, "per_hour": 5, "per_day": 10}});
+        })
+        .await;
     let (status, _) = gw.send_text(&acme, STAFF, "Your code is 111111").await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let response = gw
@@ -185,7 +172,7 @@ async fn a_recipient_over_the_frequency_limit_gets_rate_limited_with_retry_after
     );
 
     // The window is per recipient and per customer: another customer may still send to it.
-    let bob = onboard_with(&gw, "bob", |t| t["compliance"] = json!({"frequency": {"per_minute": 1}})).await;
+    let bob = gw.onboard_with("bob", "10", |t| t["compliance"] = json!({"frequency": {"per_minute": 1}})).await;
     let (status, _) = gw.send_text(&bob, STAFF, "hello").await;
     assert_eq!(status, StatusCode::ACCEPTED);
     // Only accepted messages were charged: acme 2, bob 1.
@@ -195,10 +182,11 @@ async fn a_recipient_over_the_frequency_limit_gets_rate_limited_with_retry_after
 #[tokio::test]
 async fn the_default_agreement_allows_one_message_a_minute_to_a_recipient() {
     let gw = TestGateway::spawn().await;
-    let acme = onboard_with(&gw, "acme", |t| {
-        t.as_object_mut().map(|o| o.remove("compliance"));
-    })
-    .await;
+    let acme = gw
+        .onboard_with("acme", "10", |t| {
+            t.as_object_mut().map(|o| o.remove("compliance"));
+        })
+        .await;
     let (status, agreement) = gw.as_customer(&acme.key, Method::GET, "/agreement", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

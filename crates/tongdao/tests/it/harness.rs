@@ -223,9 +223,15 @@ impl TestGateway {
 
     /// A customer with a signed, accepted agreement in force today, and `balance` topped up.
     pub async fn onboard(&self, name: &str, balance: &str) -> Sender {
+        self.onboard_with(name, balance, |_| {}).await
+    }
+
+    /// As [`TestGateway::onboard`], under the usual terms changed by `change`.
+    pub async fn onboard_with(&self, name: &str, balance: &str, change: impl FnOnce(&mut Value)) -> Sender {
         let (id, key) = self.create_customer(name).await;
-        let today = cst_date(self.clock_now()).to_string();
-        let agreement_id = self.create_agreement(&id, Self::terms(&today)).await;
+        let mut terms = Self::terms(&cst_date(self.clock_now()).to_string());
+        change(&mut terms);
+        let agreement_id = self.create_agreement(&id, terms).await;
         self.sign(&agreement_id).await;
         let (status, body) = self.accept_terms(&key, "v1").await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -5,7 +5,6 @@
 use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tongdao_domain::agreement::cst_date;
 
 use crate::harness::{Sender, TestGateway, error_code};
 
@@ -14,18 +13,6 @@ const TO: &str = "+8613800138000";
 const FRAUD: &str = "兼职刷单，日赚三百";
 /// A review-level term of the starter lexicon (日结佣金 @review): held for a person.
 const DOUBTFUL: &str = "本周日结佣金已发放，请查收";
-
-async fn onboard_with(gw: &TestGateway, name: &str, change: impl FnOnce(&mut Value)) -> Sender {
-    let (id, key) = gw.create_customer(name).await;
-    let mut terms = TestGateway::terms(&cst_date(gw.clock_now()).to_string());
-    change(&mut terms);
-    let agreement_id = gw.create_agreement(&id, terms).await;
-    gw.sign(&agreement_id).await;
-    let (status, body) = gw.accept_terms(&key, "v1").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    gw.top_up(&id, "10").await;
-    Sender { id, name: name.to_owned(), key, agreement_id }
-}
 
 async fn operator_balance(gw: &TestGateway, sender: &Sender) -> String {
     let (_, body) = gw.admin(Method::GET, &format!("/customers/{}/balance", sender.id), None).await;
@@ -146,8 +133,9 @@ async fn a_held_message_waits_for_the_moderator_who_approves_or_deletes_it() {
 #[tokio::test]
 async fn violations_past_the_limit_suspend_the_service_cancel_what_waits_and_resume_restores_it() {
     let gw = TestGateway::spawn().await;
-    let acme =
-        onboard_with(&gw, "acme", |t| t["compliance"]["violation_limit"] = json!({"violations": 2, "days": 1})).await;
+    let acme = gw
+        .onboard_with("acme", "10", |t| t["compliance"]["violation_limit"] = json!({"violations": 2, "days": 1}))
+        .await;
     let scheduled_at = tongdao_domain::clock::rfc3339(gw.clock_now() + 3_600_000);
     let (status, waiting) =
         gw.send(&acme, json!({"to": TO, "text": "Meeting tomorrow", "send_at": scheduled_at})).await;
@@ -197,11 +185,12 @@ async fn violations_past_the_limit_suspend_the_service_cancel_what_waits_and_res
 #[tokio::test]
 async fn templates_and_signatures_are_approved_by_the_operator_before_use() {
     let gw = TestGateway::spawn().await;
-    let acme = onboard_with(&gw, "acme", |t| {
-        t["compliance"]["templates_only"] = json!(true);
-        t["compliance"]["require_signature"] = json!(true);
-    })
-    .await;
+    let acme = gw
+        .onboard_with("acme", "10", |t| {
+            t["compliance"]["templates_only"] = json!(true);
+            t["compliance"]["require_signature"] = json!(true);
+        })
+        .await;
     let (status, body) = gw.send_text(&acme, TO, "【Acme】Your code is 1234").await;
     assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "template_required"), "{body}");
 
