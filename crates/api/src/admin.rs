@@ -331,6 +331,9 @@ async fn balance(State(state): State<AppState>, _: OperatorAuth, Path(customer):
 struct NewKey {
     #[serde(default)]
     label: String,
+    /// Requests per second the key may make; 0 or absent: no limit.
+    #[serde(default)]
+    rps: u32,
 }
 
 async fn create_key(
@@ -339,7 +342,7 @@ async fn create_key(
     Path(customer): Path<String>,
     JsonBody(body): JsonBody<NewKey>,
 ) -> ApiResult<Response> {
-    let key = state.platform.create_api_key(&customer, &body.label).await?;
+    let key = state.platform.create_api_key(&customer, &body.label, body.rps).await?;
     Ok(created(ApiKeyView::new(key.record, Some(key.secret))))
 }
 

@@ -121,6 +121,8 @@ pub struct ApiKeyView {
     pub label: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// Requests per second; 0: no limit.
+    pub rps: u32,
     /// Only in the answer that creates the key: it is never shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -134,6 +136,7 @@ impl ApiKeyView {
             label: k.label,
             created_at: time(k.created_at),
             revoked_at: opt_time(k.revoked_at),
+            rps: k.rps,
             secret,
         }
     }

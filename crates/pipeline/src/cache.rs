@@ -18,6 +18,8 @@ pub struct KeyEntry {
     pub key_id: String,
     pub customer_id: String,
     pub revoked: bool,
+    /// Requests per second; 0: no limit.
+    pub rps: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +124,7 @@ mod tests {
     use super::*;
 
     fn entry(key_id: &str) -> Arc<KeyEntry> {
-        Arc::new(KeyEntry { key_id: key_id.into(), customer_id: "cus_1".into(), revoked: false })
+        Arc::new(KeyEntry { key_id: key_id.into(), customer_id: "cus_1".into(), revoked: false, rps: 0 })
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod credentials;
 pub mod metrics;
 pub mod moderation;
 pub mod operations;
+pub mod ratelimit;
 pub mod screening;
 pub mod smpp;
 
@@ -64,6 +65,7 @@ struct Inner {
     /// Replies that put their sender on the customer's suppression list.
     opt_out_keywords: std::sync::RwLock<Arc<[String]>>,
     screening: screening::ScreeningState,
+    key_buckets: ratelimit::KeyBuckets,
 }
 
 impl Platform {
@@ -93,6 +95,7 @@ impl Platform {
                     tongdao_domain::optout::DEFAULT_KEYWORDS.iter().map(|k| (*k).to_owned()).collect(),
                 ),
                 screening: screening::ScreeningState::default(),
+                key_buckets: ratelimit::KeyBuckets::default(),
             }),
         }
     }

@@ -38,6 +38,9 @@ pub struct NewApiKey {
     pub secret: String,
 }
 
+/// The highest per-key request rate that can be set.
+pub const MAX_KEY_RPS: u32 = 1_000_000;
+
 impl Platform {
     // ---- authentication ------------------------------------------------------------------
 
@@ -59,12 +62,22 @@ impl Platform {
                     key_id: record.id,
                     customer_id: record.customer_id,
                     revoked: record.revoked_at.is_some(),
+                    rps: record.rps,
                 });
                 self.cache().put_key(hash, entry.clone(), now, generation);
                 entry
             }
         };
-        if entry.revoked { Err(unauthorized()) } else { Ok(entry.customer_id.clone()) }
+        if entry.revoked {
+            return Err(unauthorized());
+        }
+        if !self.inner.key_buckets.take(&entry.key_id, entry.rps, now) {
+            let mut throttled =
+                Rejection::new(ErrorCode::Throttled, format!("this API key may make {} requests a second", entry.rps));
+            throttled.retry_after = Some(1);
+            return Err(throttled);
+        }
+        Ok(entry.customer_id.clone())
     }
 
     pub async fn authenticate_operator(&self, secret: &str) -> Result<(), Rejection> {
@@ -256,7 +269,11 @@ impl Platform {
 
     // ---- API keys ------------------------------------------------------------------------
 
-    pub async fn create_api_key(&self, customer: &str, label: &str) -> Result<NewApiKey, Rejection> {
+    /// A new key for the customer, limited to `rps` requests a second (0: no limit).
+    pub async fn create_api_key(&self, customer: &str, label: &str, rps: u32) -> Result<NewApiKey, Rejection> {
+        if rps > MAX_KEY_RPS {
+            return Err(Rejection::invalid("rps", format!("rps must be 0 (no limit) to {MAX_KEY_RPS}")));
+        }
         let customer = self.customer(customer).await?;
         let secret = credentials::new_secret(API_KEY_PREFIX);
         let record = ApiKeyRecord {
@@ -266,6 +283,7 @@ impl Platform {
             label: text_field("label", label, false)?,
             created_at: self.now_ms(),
             revoked_at: None,
+            rps,
         };
         self.store().create_api_key(record.clone()).await.map_err(rejection_from_store)?;
         Ok(NewApiKey { record, secret })

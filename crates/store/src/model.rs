@@ -30,6 +30,8 @@ pub struct ApiKeyRecord {
     pub label: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Requests per second this key may make; 0: no limit.
+    pub rps: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -659,7 +659,7 @@ fn charge_str(c: ChargeOn) -> &'static str {
     }
 }
 
-const KEY_COLUMNS: &str = "id, customer_id, hash, label, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, customer_id, hash, label, created_at, revoked_at, rps";
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -669,6 +669,7 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         label: r.get(3)?,
         created_at: r.get(4)?,
         revoked_at: r.get(5)?,
+        rps: r.get(6)?,
     })
 }
 
@@ -1333,8 +1334,16 @@ impl Store for SqliteStore {
     async fn create_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             find_customer(conn, &key.customer_id)?;
-            conn.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))?
-                .execute(params![key.id, key.customer_id, key.hash, key.label, key.created_at, key.revoked_at])?;
+            conn.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
+                .execute(params![
+                    key.id,
+                    key.customer_id,
+                    key.hash,
+                    key.label,
+                    key.created_at,
+                    key.revoked_at,
+                    key.rps
+                ])?;
             Ok(())
         })
         .await

@@ -73,7 +73,7 @@ pub async fn ensure_demo(platform: &Platform, config: &Config) -> anyhow::Result
     {
         return Ok(key);
     }
-    let key = platform.create_api_key(&customer.id, "demo").await.map_err(fail)?;
+    let key = platform.create_api_key(&customer.id, "demo", 0).await.map_err(fail)?;
     files::write_secret(&path, &key.secret)?;
     Ok(key.secret)
 }

@@ -141,6 +141,9 @@ enum KeyCommand {
         customer: String,
         #[arg(long, default_value = "")]
         label: String,
+        /// Requests per second the key may make; 0: no limit.
+        #[arg(long, default_value_t = 0)]
+        rps: u32,
     },
     List {
         customer: String,
@@ -362,8 +365,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { command } => {
             let platform = admin_platform(&config, clock).await?;
             match command {
-                KeyCommand::Create { customer, label } => {
-                    let key = platform.create_api_key(&customer, &label).await.map_err(|r| anyhow!("{r}"))?;
+                KeyCommand::Create { customer, label, rps } => {
+                    let key = platform.create_api_key(&customer, &label, rps).await.map_err(|r| anyhow!("{r}"))?;
                     print_json(serde_json::json!({ "id": key.record.id, "secret": key.secret }))
                 }
                 KeyCommand::List { customer } => {

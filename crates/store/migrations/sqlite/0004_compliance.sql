@@ -97,3 +97,6 @@ CREATE TABLE templates (
     decided_at  INTEGER
 );
 CREATE INDEX templates_customer ON templates (customer_id, created_at);
+
+-- Requests per second one API key may make (0: no limit), over the whole `/v1` API.
+ALTER TABLE api_keys ADD COLUMN rps INTEGER NOT NULL DEFAULT 0 CHECK (rps >= 0);

@@ -235,3 +235,28 @@ async fn a_reply_of_td_opts_the_number_out_end_to_end_through_the_simulator() {
     let (_, inbound) = gw.as_customer(&acme.key, Method::GET, "/inbound", None).await;
     assert_eq!(inbound["inbound"].as_array().map(Vec::len), Some(2), "{inbound}");
 }
+
+#[tokio::test]
+async fn an_api_key_with_a_request_rate_is_throttled_past_it() {
+    let gw = TestGateway::spawn().await;
+    let acme = gw.onboard("acme", "10").await;
+    let (status, key) =
+        gw.admin(Method::POST, &format!("/customers/{}/keys", acme.id), Some(json!({"label": "slow", "rps": 2}))).await;
+    assert_eq!((status, key["rps"].as_u64()), (StatusCode::CREATED, Some(2)), "{key}");
+    let slow = key["secret"].as_str().expect("secret").to_owned();
+    for _ in 0..2 {
+        assert_eq!(gw.as_customer(&slow, Method::GET, "/balance", None).await.0, StatusCode::OK);
+    }
+    let response = gw.http.get(format!("{}/v1/balance", gw.base)).bearer_auth(&slow).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(error_code(&body), "throttled");
+    // The customer's other key is not limited; a second later the slow one may go on.
+    assert_eq!(gw.as_customer(&acme.key, Method::GET, "/balance", None).await.0, StatusCode::OK);
+    gw.clock.advance(1000);
+    assert_eq!(gw.as_customer(&slow, Method::GET, "/balance", None).await.0, StatusCode::OK);
+    let (status, body) =
+        gw.admin(Method::POST, &format!("/customers/{}/keys", acme.id), Some(json!({"rps": 2_000_000}))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("rps")));
+}
