@@ -281,6 +281,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Reviewed>;
     async fn delete_reviewed(&self, kind: ReviewKind, customer_id: &str, id: &str) -> StoreResult<()>;
 
+    /// Walks the ledger's hash chain (clause 3.8): the whole chain, or its first break.
+    async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>>;
+
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>>;

@@ -678,3 +678,18 @@ pub enum ReviewKind {
     Signature,
     Template,
 }
+
+/// The first ledger entry whose hash does not match the chain, and what it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub expected: String,
+    pub found: Option<String>,
+}
+
+/// A whole ledger chain: how many entries, and the hash of the newest (the head).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub entries: u64,
+    pub head: String,
+}

@@ -29,6 +29,7 @@ use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
 mod carrier;
+pub mod chain;
 mod compliance;
 mod frequency;
 mod moderation;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "carrier", include_str!("../migrations/sqlite/0002_carrier.sql")),
     (3, "smpp", include_str!("../migrations/sqlite/0003_smpp.sql")),
     (4, "compliance", include_str!("../migrations/sqlite/0004_compliance.sql")),
+    (5, "ledger_chain", include_str!("../migrations/sqlite/0005_ledger_chain.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -174,6 +176,9 @@ fn migrate_connection(conn: &mut Connection) -> StoreResult<Vec<i64>> {
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if *version == 5 {
+            chain::backfill(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             params![version, name, SystemClock.now_ms()],
@@ -748,9 +753,20 @@ struct LedgerRow<'a> {
 
 /// Appends a ledger entry (the caller has updated the balance to `balance_after`).
 fn append_ledger(conn: &Connection, row: LedgerRow<'_>) -> StoreResult<i64> {
+    let fields = chain::Fields {
+        customer_id: row.customer_id,
+        kind: row.kind.as_str(),
+        amount: row.amount,
+        balance_after: row.balance_after,
+        message_id: row.message_id,
+        reference: row.reference,
+        reason: row.reason,
+        created_at: row.now_ms,
+    };
+    let hash = chain::entry_hash(&chain::head(conn)?, &fields);
     conn.prepare_cached(
-        "INSERT INTO ledger (customer_id, kind, amount, balance_after, message_id, reference, reason, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO ledger (customer_id, kind, amount, balance_after, message_id, reference, reason, created_at, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         row.customer_id,
@@ -760,7 +776,8 @@ fn append_ledger(conn: &Connection, row: LedgerRow<'_>) -> StoreResult<i64> {
         row.message_id,
         row.reference,
         row.reason,
-        row.now_ms
+        row.now_ms,
+        hash
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -1934,6 +1951,17 @@ impl Store for SqliteStore {
     async fn delete_reviewed(&self, kind: ReviewKind, customer_id: &str, id: &str) -> StoreResult<()> {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.write(move |conn| moderation::delete_reviewed(conn, kind, &customer_id, &id)).await
+    }
+
+    async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>> {
+        // One read transaction: the chain as of one instant.
+        self.read(|conn| {
+            conn.execute_batch("BEGIN")?;
+            let result = chain::verify(conn);
+            conn.execute_batch("COMMIT")?;
+            result
+        })
+        .await
     }
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {

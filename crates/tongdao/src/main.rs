@@ -109,6 +109,9 @@ enum Command {
         #[command(subcommand)]
         command: SmppAccountCommand,
     },
+    /// Walk the ledger's hash chain (agreement clause 3.8): exit status 0 when it is whole,
+    /// 1 when an entry does not match (named, with the hash it should have).
+    Verify,
     /// Load generators.
     Bench {
         #[command(subcommand)]
@@ -338,6 +341,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("migrating {}", config.database_path().display()))?;
             println!("applied {} migration(s) to {}", applied.len(), config.database_path().display());
             Ok(())
+        }
+        Command::Verify => {
+            let path = config.database_path();
+            anyhow::ensure!(path.exists(), "no database at {}", path.display());
+            let store = tongdao_store::sqlite::SqliteStore::open(&path)
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
+            match tongdao_store::Store::verify_ledger(&store).await.map_err(|e| anyhow!("{e}"))? {
+                Ok(report) => print_json(serde_json::json!({
+                    "whole": true,
+                    "entries": report.entries,
+                    "head": report.head,
+                })),
+                Err(broken) => {
+                    print_json(serde_json::json!({
+                        "whole": false,
+                        "first_bad_entry": broken.seq,
+                        "expected_hash": broken.expected,
+                        "found_hash": broken.found,
+                    }))?;
+                    Err(anyhow!("the ledger's hash chain breaks at entry {}", broken.seq))
+                }
+            }
         }
         Command::Customer { command } => {
             let platform = admin_platform(&config, clock).await?;

@@ -30,7 +30,7 @@ fn migrate_applies_once_and_config_default_prints_a_valid_file() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let first = tongdao(&data, &["migrate"]);
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 4 migration(s)"), "{first:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 5 migration(s)"), "{first:?}");
     let second = tongdao(&data, &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
 
@@ -151,4 +151,29 @@ fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
     assert!(status.success(), "exit status {status:?}");
     let printed = printed.join("\n");
     assert!(printed.contains("operator token:") && printed.contains("demo API key"), "{printed}");
+}
+
+#[test]
+fn verify_walks_the_ledger_chain_and_names_the_first_entry_that_does_not_match() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    assert!(!tongdao(&data, &["verify"]).status.success(), "no database, nothing to vouch for");
+    json(&tongdao(&data, &["customer", "create", "acme"]));
+    for reference in ["bank-1", "bank-2", "bank-3"] {
+        json(&tongdao(&data, &["topup", "acme", "10.0000", "--reference", reference]));
+    }
+    let whole = json(&tongdao(&data, &["verify"]));
+    assert_eq!((whole["whole"].as_bool(), whole["entries"].as_u64()), (Some(true), Some(3)), "{whole}");
+
+    let conn = rusqlite::Connection::open(data.join("tongdao.db")).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER ledger_no_update; UPDATE ledger SET amount = 1000000000 WHERE seq = 2; \
+         CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'x'); END;",
+    )
+    .expect("tampered");
+    let broken = tongdao(&data, &["verify"]);
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let report: Value = serde_json::from_slice(&broken.stdout).expect("a JSON report");
+    assert_eq!((report["whole"].as_bool(), report["first_bad_entry"].as_i64()), (Some(false), Some(2)), "{report}");
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("entry 2"));
 }
