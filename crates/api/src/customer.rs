@@ -17,7 +17,7 @@ use tongdao_store::MessageFilter;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{CustomerAuth, JsonBody};
+use crate::extract::{ClientAddr, CustomerAuth, JsonBody};
 use crate::views::{AgreementView, CURRENCY, InboundView, MessageView};
 
 pub fn routes() -> Router<AppState> {
@@ -175,6 +175,7 @@ impl SendRequest {
             concat: None,
             receipt: Default::default(),
             template,
+            source: None,
         })
     }
 }
@@ -188,6 +189,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
 async fn send(
     State(state): State<AppState>,
     CustomerAuth(customer): CustomerAuth,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     JsonBody(request): JsonBody<SendRequest>,
 ) -> ApiResult<Response> {
@@ -199,7 +201,8 @@ async fn send(
         ),
         None => None,
     };
-    let submission = request.into_submission()?;
+    let mut submission = request.into_submission()?;
+    submission.source = client.map(|addr| format!("http:{}", addr.ip()));
     match state.platform.accept(&customer, submission, key).await? {
         Accepted::Fresh { json, .. } => Ok(json_response(StatusCode::ACCEPTED, json)),
         Accepted::Replayed { status, json } => {

@@ -35,6 +35,18 @@ impl FromRequestParts<AppState> for CustomerAuth {
     }
 }
 
+/// The client's address, when the server was started with connect info (it is, in `serve`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<crate::listener::Peer>>();
+        Ok(ClientAddr(info.map(|i| i.0.0)))
+    }
+}
+
 /// A request carrying a valid operator token.
 #[derive(Debug, Clone, Copy)]
 pub struct OperatorAuth;

@@ -87,3 +87,14 @@ impl AsyncWrite for CappedStream {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
+
+/// The peer of a connection, as handlers see it (`ConnectInfo<Peer>`): the records name the
+/// address a message came from (clause 3.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}

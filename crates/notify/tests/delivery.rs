@@ -76,6 +76,7 @@ async fn failed_messages(store: &SqliteStore, customer_id: &str, count: usize, a
             receipt: Default::default(),
             out_of_scope: false,
             screening: None,
+            source: None,
         })
         .collect();
     store

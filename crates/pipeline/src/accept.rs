@@ -48,6 +48,10 @@ pub struct Submission {
     /// `text` is then ignored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateUse>,
+    /// Where the request came from, for the records (clause 3.1): `http:<ip>` or
+    /// `smpp:<system_id>@<ip>`. Not part of the request for idempotency.
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 /// A template and the parameters for its `${variables}`.
@@ -538,6 +542,7 @@ impl Platform {
                         receipt: s.receipt,
                         out_of_scope: !flags.contact,
                         screening: screening_record.clone(),
+                        source: s.source.clone(),
                     };
                     priced.messages.push((shown, stored));
                     priced.indices.push(index);

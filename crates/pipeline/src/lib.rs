@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod moderation;
 pub mod operations;
 pub mod ratelimit;
+pub mod records;
 pub mod screening;
 pub mod smpp;
 

@@ -24,7 +24,13 @@ struct Sink {
 #[async_trait::async_trait]
 impl Backend for Sink {
     async fn authenticate(&self, system_id: &str, _password: &str, _peer: IpAddr) -> Result<Account, u32> {
-        Ok(Account { customer_id: format!("cus_{system_id}"), system_id: system_id.into(), max_binds: 100, tps: 0 })
+        Ok(Account {
+            customer_id: format!("cus_{system_id}"),
+            system_id: system_id.into(),
+            max_binds: 100,
+            tps: 0,
+            source: String::new(),
+        })
     }
     async fn submit(&self, _account: &Account, _version: u8, sms: Vec<Sm>) -> Vec<Result<String, u32>> {
         if !self.latency.is_zero() {

@@ -161,6 +161,8 @@ pub struct Account {
     pub max_binds: u32,
     /// submit_sm per second for this system_id, all its binds together (0 = unlimited).
     pub tps: u32,
+    /// Where this bind's messages come from, as records name it (`smpp:<system_id>@<ip>`).
+    pub source: String,
 }
 
 /// A receipt or MO waiting for the customer, already shaped as a deliver_sm body.

@@ -59,7 +59,14 @@ impl Backend for PlatformBackend {
     async fn authenticate(&self, system_id: &str, password: &str, peer: IpAddr) -> Result<Account, u32> {
         match self.platform.authenticate_smpp(system_id, password, peer).await {
             Ok(a) => {
-                Ok(Account { customer_id: a.customer_id, system_id: a.system_id, max_binds: a.max_binds, tps: a.tps })
+                let source = format!("smpp:{}@{peer}", a.system_id);
+                Ok(Account {
+                    customer_id: a.customer_id,
+                    system_id: a.system_id,
+                    max_binds: a.max_binds,
+                    tps: a.tps,
+                    source,
+                })
             }
             Err(BindRefusal::UnknownSystemId) => Err(ESME_RINVSYSID),
             Err(BindRefusal::BadPassword) => Err(ESME_RINVPASWD),
@@ -75,7 +82,8 @@ impl Backend for PlatformBackend {
         let mut slots = Vec::with_capacity(sms.len());
         for sm in &sms {
             match submission(sm, now) {
-                Ok(s) => {
+                Ok(mut s) => {
+                    s.source = Some(account.source.clone());
                     slots.push(results.len());
                     results.push(Err(ESME_RSYSERR));
                     submissions.push(s);
@@ -232,6 +240,7 @@ pub fn submission(sm: &Sm, now_ms: i64) -> Result<Submission, u32> {
         partial: false,
         concat,
         receipt: ReceiptRequest::from_registered_delivery(sm.registered_delivery),
+        source: None,
         template: None,
     })
 }

@@ -281,6 +281,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Reviewed>;
     async fn delete_reviewed(&self, kind: ReviewKind, customer_id: &str, id: &str) -> StoreResult<()>;
 
+    /// The customer's messages accepted in `[from_ms, to_ms)`, oldest first, after the
+    /// message id `after`: the regulatory export (clause 3.1).
+    async fn message_records(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>>;
     /// Walks the ledger's hash chain (clause 3.8): the whole chain, or its first break.
     async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>>;
 

@@ -122,6 +122,8 @@ pub struct NewMessage {
     pub out_of_scope: bool,
     /// Why the message is `held`: the screening verdict as JSON.
     pub screening: Option<String>,
+    /// Where the request came from: `http:<ip>` or `smpp:<system_id>@<ip>`.
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -692,4 +694,17 @@ pub struct ChainBreak {
 pub struct ChainReport {
     pub entries: u64,
     pub head: String,
+}
+
+/// One message as the regulatory export shows it (clause 3.1): content, times, addresses
+/// and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageRecord {
+    pub id: String,
+    pub created_at: i64,
+    pub sender: Option<String>,
+    pub recipient: String,
+    pub text: String,
+    pub status: String,
+    pub source: Option<String>,
 }

@@ -1050,9 +1050,9 @@ fn accept_at(
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
          first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
-         smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope, screening) \
+         smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope, screening, source) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-         ?22, ?23)",
+         ?22, ?23, ?24)",
     )?;
     for m in &batch.messages {
         let seq = (m.status == MessageStatus::Queued).then(|| queue_seq.fetch_add(1, Ordering::Relaxed));
@@ -1080,6 +1080,7 @@ fn accept_at(
             m.concat.map(|c| c.seq),
             m.out_of_scope,
             m.screening,
+            m.source,
         ])?;
         running -= m.price.micros();
         append_ledger(
@@ -1953,6 +1954,39 @@ impl Store for SqliteStore {
         self.write(move |conn| moderation::delete_reviewed(conn, kind, &customer_id, &id)).await
     }
 
+    async fn message_records(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let (customer_id, after) = (customer_id.to_owned(), after.to_owned());
+        self.read(move |conn| {
+            // The customer's range of the primary key, filtered by time: an export is rare,
+            // and ids (time-ordered by the system clock) need not agree with created_at
+            // (the platform's clock).
+            let mut statement = conn.prepare_cached(
+                "SELECT id, created_at, sender, recipient, text, status, source FROM messages \
+                 WHERE customer_id = ?1 AND id > ?2 AND created_at >= ?3 AND created_at < ?4 ORDER BY id LIMIT ?5",
+            )?;
+            let rows = statement.query_map(params![customer_id, after, from_ms, to_ms, limit], |r| {
+                Ok(MessageRecord {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    sender: r.get(2)?,
+                    recipient: r.get(3)?,
+                    text: r.get(4)?,
+                    status: r.get(5)?,
+                    source: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>> {
         // One read transaction: the chain as of one instant.
         self.read(|conn| {
@@ -2087,6 +2121,7 @@ mod tests {
                         receipt: Default::default(),
                         out_of_scope: false,
                         screening: None,
+                        source: None,
                     };
                     let batch = AcceptBatch {
                         customer_id: "cus_1".into(),
@@ -2174,6 +2209,7 @@ mod tests {
                 receipt: Default::default(),
                 out_of_scope: false,
                 screening: None,
+                source: None,
             }],
             idempotency: key.map(|key| IdempotencyRecord {
                 key: key.into(),

@@ -72,6 +72,7 @@ pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
                     concat: None,
                     receipt: Default::default(),
                     template: None,
+                    source: None,
                 };
                 if platform.accept(&customer, submission, None).await.is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);

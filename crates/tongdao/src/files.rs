@@ -9,6 +9,12 @@ use anyhow::Context;
 
 /// Writes `contents` plus a newline to `path`, replacing it atomically, mode 0600.
 pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    write_private(path, format!("{contents}\n").as_bytes())
+}
+
+/// Writes `bytes` to `path` readable by the owner only (mode 0600), through a temporary
+/// file renamed into place, so a reader never sees half a file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -17,8 +23,7 @@ pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;

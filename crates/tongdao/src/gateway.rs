@@ -156,7 +156,8 @@ impl Gateway {
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
             let listener = tongdao_api::listener::CappedListener::new(listener, max_connections);
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let service = router.into_make_service_with_connect_info::<tongdao_api::listener::Peer>();
+            let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;
                 ready.store(false, Ordering::Relaxed);
             });

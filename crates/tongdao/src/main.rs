@@ -112,11 +112,44 @@ enum Command {
     /// Walk the ledger's hash chain (agreement clause 3.8): exit status 0 when it is whole,
     /// 1 when an entry does not match (named, with the hash it should have).
     Verify,
+    /// Exports for lawful requests (agreement clause 3.1); recorded in the audit trail.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Load generators.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// A customer's messages in a time range: content, times, sender, recipient and source
+    /// (IP or bind), as CSV or JSON, with `<output>.sha256` beside it (`sha256sum -c`).
+    Records {
+        /// Customer id or name.
+        #[arg(long)]
+        customer: String,
+        /// RFC 3339, inclusive.
+        #[arg(long)]
+        from: String,
+        /// RFC 3339, exclusive.
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// The file to write (mode 0600: it holds numbers and texts).
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,6 +374,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("migrating {}", config.database_path().display()))?;
             println!("applied {} migration(s) to {}", applied.len(), config.database_path().display());
             Ok(())
+        }
+        Command::Export { command: ExportCommand::Records { customer, from, to, format, output } } => {
+            let platform = admin_platform(&config, clock).await?;
+            let time = |name: &str, value: &str| {
+                tongdao_domain::clock::parse_rfc3339(value).ok_or_else(|| anyhow!("--{name} must be an RFC 3339 time"))
+            };
+            let format = match format {
+                ExportFormat::Csv => tongdao_pipeline::records::RecordFormat::Csv,
+                ExportFormat::Json => tongdao_pipeline::records::RecordFormat::Json,
+            };
+            let export = platform
+                .export_records(&customer, time("from", &from)?, time("to", &to)?, format, "operator (command line)")
+                .await
+                .map_err(|r| anyhow!("{r}"))?;
+            tongdao::files::write_private(&output, &export.bytes)?;
+            let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let checksum = output.with_file_name(format!("{name}.sha256"));
+            tongdao::files::write_private(&checksum, format!("{}  {name}\n", export.sha256).as_bytes())?;
+            print_json(serde_json::json!({
+                "records": export.records,
+                "sha256": export.sha256,
+                "output": output.display().to_string(),
+                "checksum_file": checksum.display().to_string(),
+            }))
         }
         Command::Verify => {
             let path = config.database_path();

@@ -177,3 +177,40 @@ fn verify_walks_the_ledger_chain_and_names_the_first_entry_that_does_not_match()
     assert_eq!((report["whole"].as_bool(), report["first_bad_entry"].as_i64()), (Some(false), Some(2)), "{report}");
     assert!(String::from_utf8_lossy(&broken.stderr).contains("entry 2"));
 }
+
+#[test]
+fn export_records_writes_a_private_file_and_its_checksum() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    json(&tongdao(&data, &["customer", "create", "acme"]));
+    let output = dir.path().join("records.csv");
+    let args =
+        ["export", "records", "--customer", "acme", "--from", "2026-01-01T00:00:00Z", "--to", "2027-01-01T00:00:00Z"];
+    let mut with_output: Vec<&str> = args.to_vec();
+    let path = output.to_str().expect("utf-8 path");
+    with_output.extend(["--output", path]);
+    let report = json(&tongdao(&data, &with_output));
+    assert_eq!(report["records"], 0);
+    let written = std::fs::read(&output).expect("written");
+    assert_eq!(written, b"id,created_at,sender,recipient,text,status,source\n");
+    assert_eq!(std::fs::metadata(&output).expect("meta").permissions().mode() & 0o777, 0o600);
+    let checksum = std::fs::read_to_string(dir.path().join("records.csv.sha256")).expect("checksum file");
+    assert_eq!(checksum, format!("{}  records.csv\n", report["sha256"].as_str().expect("sha256")));
+    let unknown = tongdao(
+        &data,
+        &[
+            "export",
+            "records",
+            "--customer",
+            "nobody",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2027-01-01T00:00:00Z",
+            "--output",
+            path,
+        ],
+    );
+    assert!(!unknown.status.success());
+}

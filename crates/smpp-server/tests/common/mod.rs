@@ -56,7 +56,13 @@ impl TestBackend {
     }
 
     pub fn account(&self, system_id: &str, password: &str, customer: &str, max_binds: u32, tps: u32) {
-        let account = Account { customer_id: customer.into(), system_id: system_id.into(), max_binds, tps };
+        let account = Account {
+            customer_id: customer.into(),
+            system_id: system_id.into(),
+            max_binds,
+            tps,
+            source: String::new(),
+        };
         let login = Login { password: password.into(), account, refuse: None };
         self.logins.lock().unwrap().insert(system_id.into(), login);
     }

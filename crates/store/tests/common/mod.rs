@@ -45,6 +45,7 @@ pub fn message(id: &str, recipient: &str, micros: i64) -> NewMessage {
         receipt: Default::default(),
         out_of_scope: false,
         screening: None,
+        source: None,
     }
 }
 

@@ -260,3 +260,46 @@ async fn an_api_key_with_a_request_rate_is_throttled_past_it() {
         gw.admin(Method::POST, &format!("/customers/{}/keys", acme.id), Some(json!({"rps": 2_000_000}))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("rps")));
 }
+
+#[tokio::test]
+async fn the_regulatory_export_names_content_times_addresses_and_source_with_a_checksum() {
+    use tongdao_pipeline::records::RecordFormat;
+    let gw = TestGateway::spawn().await;
+    let acme = gw.onboard("acme", "10").await;
+    let (status, body) = gw
+        .send(&acme, json!({"to": [STAFF, STRANGER], "text": "Meeting, \"room 3\", at 15:00", "sender": "10690001"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let other = gw.onboard("other", "10").await;
+    assert_eq!(gw.send_text(&other, STAFF, "not acme's").await.0, StatusCode::ACCEPTED);
+    let now = gw.clock_now();
+
+    let export = gw
+        .platform()
+        .export_records(&acme.id, now - 60_000, now + 60_000, RecordFormat::Json, "test")
+        .await
+        .expect("exported");
+    assert_eq!(export.records, 2);
+    let records: Value = serde_json::from_slice(&export.bytes).expect("JSON");
+    let first = &records[0];
+    assert_eq!(first["text"], "Meeting, \"room 3\", at 15:00");
+    assert_eq!((first["sender"].as_str(), first["recipient"].as_str()), (Some("10690001"), Some(STAFF)));
+    assert_eq!(first["source"], "http:127.0.0.1", "{first}");
+    assert!(first["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    use sha2::Digest;
+    assert_eq!(export.sha256, hex::encode(sha2::Sha256::digest(&export.bytes)));
+
+    let csv =
+        gw.platform().export_records("acme", now - 60_000, now + 60_000, RecordFormat::Csv, "test").await.expect("csv");
+    let text = String::from_utf8(csv.bytes).expect("utf-8");
+    assert!(text.starts_with("id,created_at,sender,recipient,text,status,source\n"), "{text}");
+    assert!(text.contains("\"Meeting, \"\"room 3\"\", at 15:00\""), "quoted as CSV: {text}");
+    assert_eq!(text.lines().count(), 3);
+    // Outside the range: nothing. Every export is in the audit trail.
+    let none = gw.platform().export_records("acme", now + 60_000, now + 120_000, RecordFormat::Csv, "test").await;
+    assert_eq!(none.map(|e| e.records).ok(), Some(0));
+    let (_, audit) = gw.admin(Method::GET, "/audit", None).await;
+    let exports =
+        audit["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "records.export").count();
+    assert_eq!(exports, 3);
+}

@@ -421,6 +421,12 @@ async fn forbidden_content_and_opted_out_numbers_are_refused_over_smpp_and_a_sus
     let (gw, alice, system_id, password) = node_with("alice").await;
     let mut esme = Esme::bound(gw.smpp_addr(), Mode::Transceiver, &system_id, &password).await;
     assert_eq!(esme.submit(gsm(TO, "Your code is 1234")).await.0, ESME_ROK);
+    // The records name the bind it came from (clause 3.1).
+    let now = gw.clock_now();
+    let format = tongdao_pipeline::records::RecordFormat::Json;
+    let export = gw.platform().export_records(&alice.id, now - 60_000, now + 60_000, format, "test").await;
+    let records: Value = serde_json::from_slice(&export.expect("exported").bytes).expect("JSON");
+    assert_eq!(records[0]["source"], format!("smpp:{system_id}@127.0.0.1"), "{records}");
     let forbidden = Sm {
         data_coding: 8,
         short_message: "兼职刷单".encode_utf16().flat_map(u16::to_be_bytes).collect(),
