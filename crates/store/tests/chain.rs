@@ -76,7 +76,10 @@ async fn entries_made_before_the_chain_existed_are_chained_by_the_migration() {
     let (dir, store) = ledger_of_five().await;
     drop(store);
     // Back to schema 4: no hash column, the migration not applied.
-    tamper(&dir, "ALTER TABLE ledger DROP COLUMN hash; DELETE FROM schema_migrations WHERE version = 5");
+    tamper(
+        &dir,
+        "ALTER TABLE ledger DROP COLUMN hash; ALTER TABLE messages DROP COLUMN source; DELETE FROM schema_migrations WHERE version = 5",
+    );
     let store = SqliteStore::open(&dir.path().join("t.db")).expect("reopen migrates");
     let report = store.verify_ledger().await.expect("read").expect("whole");
     assert_eq!(report.entries, 5);
