@@ -220,6 +220,20 @@ fn date_start_ms(date: Date) -> i64 {
     days * 86_400_000 - CST_OFFSET_MS
 }
 
+/// 00:00 CST on the day `months` calendar months before `now_ms`'s day (the 31st falls back
+/// to the month's last day): the boundary of a retention period.
+pub fn months_before(now_ms: i64, months: u32) -> i64 {
+    let today = cst_date(now_ms);
+    let total = i64::from(today.year()) * 12 + i64::from(u8::from(today.month())) - 1 - i64::from(months);
+    let (year, month) =
+        (i32::try_from(total.div_euclid(12)).unwrap_or(EARLIEST_EFFECTIVE_YEAR), total.rem_euclid(12) + 1);
+    let month = Month::try_from(u8::try_from(month).unwrap_or(1)).unwrap_or(Month::January);
+    (1..=today.day())
+        .rev()
+        .find_map(|day| Date::from_calendar_date(year, month, day).ok())
+        .map_or(i64::MIN, date_start_ms)
+}
+
 /// Today's date in China Standard Time.
 pub fn cst_date(now_ms: i64) -> Date {
     let days = (now_ms + CST_OFFSET_MS).div_euclid(86_400_000);
@@ -479,6 +493,15 @@ mod tests {
             terms_version: "v1".into(),
             compliance: ComplianceTerms::default(),
         }
+    }
+
+    #[test]
+    fn retention_boundaries_are_calendar_months_in_cst() {
+        // 2026-08-31 10:00 CST: six months before is 2026-02-28 00:00 CST.
+        let now = at("2026-08-31T02:00:00Z");
+        assert_eq!(months_before(now, 6), at("2026-02-27T16:00:00Z"));
+        assert_eq!(months_before(now, 12), at("2025-08-30T16:00:00Z"));
+        assert_eq!(months_before(at("2026-01-15T02:00:00Z"), 1), at("2025-12-14T16:00:00Z"));
     }
 
     fn agreement() -> Agreement {

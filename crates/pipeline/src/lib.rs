@@ -30,6 +30,7 @@ pub mod moderation;
 pub mod operations;
 pub mod ratelimit;
 pub mod records;
+pub mod retention;
 pub mod screening;
 pub mod smpp;
 

@@ -291,6 +291,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<MessageRecord>>;
+    /// Erases the content of the customer's records made before `before_ms` (at most `limit`
+    /// messages a call; billing fields, ledger and events stay), with `audit` when anything
+    /// went.
+    async fn purge_content(
+        &self,
+        customer_id: &str,
+        before_ms: i64,
+        limit: u32,
+        audit: AuditEntry,
+    ) -> StoreResult<PurgeReport>;
     /// Walks the ledger's hash chain (clause 3.8): the whole chain, or its first break.
     async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>>;
 

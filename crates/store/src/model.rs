@@ -708,3 +708,14 @@ pub struct MessageRecord {
     pub status: String,
     pub source: Option<String>,
 }
+
+/// What a retention purge took away (clauses 3.1, 3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PurgeReport {
+    /// Final messages whose text, source and screening were erased and number masked.
+    pub messages: u64,
+    /// Replies deleted.
+    pub inbound: u64,
+    /// Violations whose evidence text was erased.
+    pub violations: u64,
+}

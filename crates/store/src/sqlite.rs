@@ -1987,6 +1987,45 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_content(
+        &self,
+        customer_id: &str,
+        before_ms: i64,
+        limit: u32,
+        audit: AuditEntry,
+    ) -> StoreResult<PurgeReport> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| {
+            let finals = MessageStatus::ALL
+                .iter()
+                .filter(|s| s.is_final())
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // The number keeps its country code and last four digits, as logs show it.
+            let sql = format!(
+                "UPDATE messages SET text = '', source = NULL, screening = NULL, \
+                 recipient = substr(recipient, 1, max(length(recipient) - 8, 0)) || '****' || substr(recipient, -4) \
+                 WHERE customer_id = ?1 AND id IN (SELECT id FROM messages WHERE customer_id = ?1 AND created_at < ?2 \
+                 AND text != '' AND status IN ({finals}) LIMIT ?3)"
+            );
+            let messages = conn.prepare_cached(&sql)?.execute(params![customer_id, before_ms, limit])? as u64;
+            let inbound = conn
+                .prepare_cached("DELETE FROM inbound_messages WHERE customer_id = ?1 AND received_at < ?2")?
+                .execute(params![customer_id, before_ms])? as u64;
+            let violations = conn
+                .prepare_cached("UPDATE violations SET text = '' WHERE customer_id = ?1 AND at < ?2 AND text != ''")?
+                .execute(params![customer_id, before_ms])? as u64;
+            let report = PurgeReport { messages, inbound, violations };
+            if report != PurgeReport::default() {
+                let after = serde_json::to_string(&report).ok();
+                moderation::append_audit(conn, &AuditEntry { after, ..audit })?;
+            }
+            Ok(report)
+        })
+        .await
+    }
+
     async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>> {
         // One read transaction: the chain as of one instant.
         self.read(|conn| {

@@ -152,6 +152,7 @@ impl Gateway {
             Duration::from_millis(config.compliance.reload_interval_ms.max(100)),
             shutdown.subscribe(),
         ));
+        let retention = tokio::spawn(retention_loop(platform.clone(), shutdown.subscribe()));
         let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
@@ -164,6 +165,7 @@ impl Gateway {
             serve.await.context("HTTP server failed")?;
             sweeper.abort();
             lexicons.abort();
+            retention.abort();
             Ok(())
         });
         Ok(Gateway {
@@ -283,6 +285,16 @@ async fn lexicon_loop(platform: Platform, interval: Duration, stop: watch::Recei
         // File reads: off the async threads.
         async move {
             let _ = tokio::task::spawn_blocking(move || p.reload_lexicons(false)).await;
+        }
+    })
+    .await;
+}
+
+/// Erases content past each customer's retention period (clauses 3.1, 3.7), hourly.
+async fn retention_loop(platform: Platform, stop: watch::Receiver<bool>) {
+    every(Duration::from_secs(3600), stop, || async {
+        if let Err(rejection) = platform.retention_sweep().await {
+            tracing::warn!(%rejection, "retention pass failed; will retry");
         }
     })
     .await;

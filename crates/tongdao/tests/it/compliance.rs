@@ -303,3 +303,37 @@ async fn the_regulatory_export_names_content_times_addresses_and_source_with_a_c
         audit["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "records.export").count();
     assert_eq!(exports, 3);
 }
+
+#[tokio::test]
+async fn retention_erases_content_past_the_agreed_months_and_never_earlier() {
+    let gw = TestGateway::spawn_with_simulator(|_| {}).await;
+    let short = gw.onboard("short", "10").await; // log_retention_months = 6
+    let long = gw.onboard_with("long", "10", |t| t["log_retention_months"] = json!(12)).await;
+    let mut ids = Vec::new();
+    for sender in [&short, &long] {
+        let id = gw.send_one(sender, STAFF, "Your code is 551234").await;
+        gw.wait_final(sender, &id).await;
+        ids.push(id);
+    }
+    let day = 86_400_000;
+    gw.clock.advance(150 * day);
+    assert_eq!(gw.platform().retention_sweep().await.map(|r| r.messages), Ok(0), "five months: nothing goes");
+    gw.clock.advance(40 * day);
+    let report = gw.platform().retention_sweep().await.expect("swept");
+    assert_eq!(report.messages, 1, "only the 6-month customer's message: {report:?}");
+    let (_, erased) = gw.message(&short, &ids[0]).await;
+    assert_eq!((erased["text"].as_str(), erased["to"].as_str()), (Some(""), Some("+86138****8001")), "{erased}");
+    assert_eq!(erased["status"], "delivered", "the billing record stays");
+    let (_, kept) = gw.message(&long, &ids[1]).await;
+    assert_eq!(kept["text"], "Your code is 551234");
+    assert_eq!(gw.platform().retention_sweep().await.map(|r| r.messages), Ok(0), "done once");
+    let (_, audit) = gw.admin(Method::GET, "/audit", None).await;
+    let purge = &audit["entries"][0];
+    assert_eq!(
+        (purge["actor"].as_str(), purge["action"].as_str()),
+        (Some("retention"), Some("records.purge")),
+        "{purge}"
+    );
+    assert_eq!(purge["after"]["messages"], 1);
+    assert!(gw.platform().store().verify_ledger().await.expect("read").is_ok(), "the ledger chain is untouched");
+}

@@ -1,0 +1,47 @@
+//! Retention (clauses 3.1 and 3.7): message content, replies and evidence older than the
+//! customer's `log_retention_months` are erased — never anything younger than the largest
+//! period any of its agreement versions names, and never younger than the legal floor of 6
+//! months. Billing fields, the ledger and status events stay, so statements, disputes and
+//! the hash chain outlive the content.
+
+use tongdao_domain::Rejection;
+use tongdao_domain::agreement::{MIN_LOG_RETENTION_MONTHS, months_before};
+use tongdao_store::PurgeReport;
+
+use crate::{Platform, rejection_from_store};
+
+/// Messages erased per store call, so that other writes interleave.
+const PURGE_BATCH: u32 = 10_000;
+
+impl Platform {
+    /// One pass over every customer; returns what went, in total.
+    pub async fn retention_sweep(&self) -> Result<PurgeReport, Rejection> {
+        let mut total = PurgeReport::default();
+        for customer in self.store().list_customers().await.map_err(rejection_from_store)? {
+            let agreements = self.store().list_agreements(&customer.id).await.map_err(rejection_from_store)?;
+            // No agreement, nothing agreed on how long to keep: keep everything.
+            let Some(months) = agreements.iter().map(|a| a.terms.log_retention_months).max() else { continue };
+            let months = months.max(MIN_LOG_RETENTION_MONTHS);
+            let before = months_before(self.now_ms(), months);
+            loop {
+                let reason = Some(format!("older than {months} months (log_retention_months)"));
+                let audit = self.audit_entry("retention", "records.purge", &customer.id, reason);
+                let report = self
+                    .store()
+                    .purge_content(&customer.id, before, PURGE_BATCH, audit)
+                    .await
+                    .map_err(rejection_from_store)?;
+                total.messages += report.messages;
+                total.inbound += report.inbound;
+                total.violations += report.violations;
+                if report.messages < u64::from(PURGE_BATCH) {
+                    break;
+                }
+            }
+        }
+        if total != PurgeReport::default() {
+            tracing::info!(messages = total.messages, inbound = total.inbound, "retention: old content erased");
+        }
+        Ok(total)
+    }
+}
