@@ -31,6 +31,7 @@ pub mod optout;
 pub mod rejection;
 pub mod tariff;
 pub mod text;
+pub mod tokens;
 
 pub use agreement::{
     Agreement, AgreementChange, AgreementState, AgreementTerms, ChargeOn, ComplianceTerms, FrequencyLimits,

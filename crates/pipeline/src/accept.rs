@@ -311,7 +311,7 @@ impl Platform {
     async fn recipient_flags(&self, profile: &Profile, submissions: &[Submission]) -> Result<Vec<Flags>, Rejection> {
         let mut flags: Vec<Flags> =
             submissions.iter().map(|s| vec![RecipientFlags::default(); s.recipients.len()]).collect();
-        if profile.lists == tongdao_store::ComplianceCounts::default() {
+        if profile.lists == tongdao_store::ListsInUse::default() {
             return Ok(flags);
         }
         let mut numbers = Vec::new();
@@ -630,7 +630,7 @@ impl Platform {
             .into_iter()
             .map(|s| s.text)
             .collect();
-        let lists = store.compliance_counts(customer_id).await.map_err(rejection_from_store)?;
+        let lists = store.lists_in_use(customer_id).await.map_err(rejection_from_store)?;
         let profile = Arc::new(Profile { customer_id: customer_id.to_owned(), agreements, tariff, signatures, lists });
         self.cache().put_profile(profile.clone(), now, generation);
         Ok(profile)

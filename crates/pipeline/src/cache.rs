@@ -30,8 +30,8 @@ pub struct Profile {
     pub tariff: Option<Tariff>,
     /// The customer's approved signatures (the text between 【 and 】).
     pub signatures: Vec<String>,
-    /// Sizes of the contact directory, the suppression list and the blocklist.
-    pub lists: tongdao_store::ComplianceCounts,
+    /// Whether the contact directory, the suppression list and the blocklist hold anything.
+    pub lists: tongdao_store::ListsInUse,
 }
 
 #[derive(Debug, Default)]

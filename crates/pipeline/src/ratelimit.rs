@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use tongdao_domain::tokens::TokenBucket;
+
 /// Keys tracked at most; past it the buckets start over full (a crude but bounded policy).
 const MAX_KEYS: usize = 100_000;
 
@@ -14,7 +16,7 @@ pub struct KeyBuckets {
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    tokens: f64,
+    tokens: TokenBucket,
     at_ms: i64,
 }
 
@@ -29,17 +31,11 @@ impl KeyBuckets {
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key_id) {
             buckets.clear();
         }
-        let rate = f64::from(rps);
-        let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket { tokens: rate, at_ms: now_ms });
+        let bucket =
+            buckets.entry(key_id.to_owned()).or_insert(Bucket { tokens: TokenBucket::full(rps), at_ms: now_ms });
         let elapsed = (now_ms - bucket.at_ms).max(0) as f64 / 1000.0;
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
         bucket.at_ms = now_ms.max(bucket.at_ms);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        bucket.tokens.take(rps, elapsed)
     }
 }
 

@@ -4,6 +4,8 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use tongdao_domain::tokens::TokenBucket;
+
 use crate::server::lock;
 
 #[derive(Debug)]
@@ -14,14 +16,14 @@ pub(crate) struct Bucket {
 #[derive(Debug)]
 struct State {
     rate: u32,
-    tokens: f64,
+    tokens: TokenBucket,
     refilled: Instant,
 }
 
 impl Bucket {
     /// A full bucket.
     pub fn new(rate: u32) -> Bucket {
-        Bucket { state: Mutex::new(State { rate, tokens: f64::from(rate), refilled: Instant::now() }) }
+        Bucket { state: Mutex::new(State { rate, tokens: TokenBucket::full(rate), refilled: Instant::now() }) }
     }
 
     /// Takes up a changed rate (the account was edited between two binds).
@@ -29,7 +31,11 @@ impl Bucket {
         let mut state = lock(&self.state);
         if state.rate != rate {
             // From unlimited the bucket starts full, else it keeps what it had saved up.
-            state.tokens = if state.rate == 0 { f64::from(rate) } else { state.tokens.min(f64::from(rate)) };
+            if state.rate == 0 {
+                state.tokens = TokenBucket::full(rate);
+            } else {
+                state.tokens.cap(rate);
+            }
             state.rate = rate;
         }
     }
@@ -44,16 +50,10 @@ impl Bucket {
         if state.rate == 0 {
             return true;
         }
-        let rate = f64::from(state.rate);
         let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
-        state.tokens = (state.tokens + elapsed * rate).min(rate);
         state.refilled = now;
-        if state.tokens >= 1.0 {
-            state.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let rate = state.rate;
+        state.tokens.take(rate, elapsed)
     }
 }
 

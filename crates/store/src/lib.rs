@@ -223,9 +223,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_contact(&self, customer_id: &str, number: &str) -> StoreResult<()>;
     /// Contacts ordered by number, after `after` (exclusive), at most `limit`.
     async fn list_contacts(&self, customer_id: &str, after: &str, limit: u32) -> StoreResult<Vec<Contact>>;
-    /// How many contacts and suppressions the customer has, and numbers the blocklist holds:
-    /// when all are 0 the accept path needs no [`Store::recipient_flags`] read.
-    async fn compliance_counts(&self, customer_id: &str) -> StoreResult<ComplianceCounts>;
+    /// Whether the customer has contacts or suppressions and the blocklist holds numbers:
+    /// when none does, the accept path needs no [`Store::recipient_flags`] read.
+    async fn lists_in_use(&self, customer_id: &str) -> StoreResult<ListsInUse>;
     /// For each number (E.164), whether it is a contact, opted out or blocked.
     async fn recipient_flags(&self, customer_id: &str, numbers: Vec<String>) -> StoreResult<Vec<RecipientFlags>>;
     /// Adds a number to the customer's suppression list (kept as first added if already there).

@@ -526,12 +526,12 @@ pub struct BlockedNumber {
     pub created_at: i64,
 }
 
-/// Sizes of the lists the accept path checks recipients against.
+/// Which of the lists the accept path checks recipients against hold anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ComplianceCounts {
-    pub contacts: u64,
-    pub suppressions: u64,
-    pub blocked: u64,
+pub struct ListsInUse {
+    pub contacts: bool,
+    pub suppressions: bool,
+    pub blocked: bool,
 }
 
 /// What the accept path must know about one recipient of one customer.

@@ -1835,9 +1835,9 @@ impl Store for SqliteStore {
         self.read(move |conn| compliance::list_contacts(conn, &customer_id, &after, limit)).await
     }
 
-    async fn compliance_counts(&self, customer_id: &str) -> StoreResult<ComplianceCounts> {
+    async fn lists_in_use(&self, customer_id: &str) -> StoreResult<ListsInUse> {
         let customer_id = customer_id.to_owned();
-        self.read(move |conn| compliance::compliance_counts(conn, &customer_id)).await
+        self.read(move |conn| compliance::lists_in_use(conn, &customer_id)).await
     }
 
     async fn recipient_flags(&self, customer_id: &str, numbers: Vec<String>) -> StoreResult<Vec<RecipientFlags>> {

@@ -61,19 +61,15 @@ pub(super) fn list_contacts(
     Ok(statement.query_map(params![customer_id, after, limit], contact_row)?.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn compliance_counts(conn: &Connection, customer_id: &str) -> StoreResult<ComplianceCounts> {
-    let count = |sql: &str, customer: Option<&str>| -> StoreResult<u64> {
-        let mut statement = conn.prepare_cached(sql)?;
-        Ok(match customer {
-            Some(c) => statement.query_row([c], |r| r.get(0))?,
-            None => statement.query_row([], |r| r.get(0))?,
-        })
-    };
-    Ok(ComplianceCounts {
-        contacts: count("SELECT COUNT(*) FROM contacts WHERE customer_id = ?1", Some(customer_id))?,
-        suppressions: count("SELECT COUNT(*) FROM suppressions WHERE customer_id = ?1", Some(customer_id))?,
-        blocked: count("SELECT COUNT(*) FROM blocklist", None)?,
-    })
+pub(super) fn lists_in_use(conn: &Connection, customer_id: &str) -> StoreResult<ListsInUse> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM contacts WHERE customer_id = ?1), \
+             EXISTS (SELECT 1 FROM suppressions WHERE customer_id = ?1), EXISTS (SELECT 1 FROM blocklist)",
+        )?
+        .query_row([customer_id], |r| {
+            Ok(ListsInUse { contacts: r.get(0)?, suppressions: r.get(1)?, blocked: r.get(2)? })
+        })?)
 }
 
 pub(super) fn recipient_flags(
