@@ -243,14 +243,10 @@ async fn store_reply(
         received_at: clock.now_ms(),
         opt_out,
     };
+    let _hold = inbound.opt_out.is_some().then(|| platform.opting_out());
     for attempt in 1..=5u64 {
         match store.record_inbound(inbound.clone()).await {
-            Ok(Some(stored)) => {
-                if inbound.opt_out.is_some() {
-                    platform.opted_out(&stored.customer_id);
-                }
-                break;
-            }
+            Ok(Some(_)) => break,
             Ok(None) => {
                 tracing::warn!(link, to = %tongdao_domain::msisdn::mask(to), "a reply to a number no customer owns; kept for the operator");
                 break;

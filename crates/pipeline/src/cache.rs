@@ -47,11 +47,14 @@ pub struct Cache {
 struct Map<T> {
     entries: RwLock<HashMap<String, (i64, Arc<T>)>>,
     generation: AtomicU64,
+    /// Open [`Hold`]s: while any is open nothing is put (a write whose effect is visible
+    /// before its `forget` runs must not be hidden by a value cached in between).
+    holds: AtomicU64,
 }
 
 impl<T> Default for Map<T> {
     fn default() -> Self {
-        Map { entries: RwLock::new(HashMap::new()), generation: AtomicU64::new(0) }
+        Map { entries: RwLock::new(HashMap::new()), generation: AtomicU64::new(0), holds: AtomicU64::new(0) }
     }
 }
 
@@ -68,7 +71,7 @@ impl<T> Map<T> {
 
     fn put(&self, key: String, value: Arc<T>, now_ms: i64, read_at_generation: u64) {
         if let Ok(mut entries) = self.entries.write() {
-            if self.generation.load(Ordering::SeqCst) != read_at_generation {
+            if self.generation.load(Ordering::SeqCst) != read_at_generation || self.holds.load(Ordering::SeqCst) > 0 {
                 return;
             }
             if entries.len() >= MAX_ENTRIES {
@@ -117,6 +120,28 @@ impl Cache {
     pub fn forget_profiles(&self) {
         self.profiles.forget(|_, _| true);
     }
+    /// Around a write that changes some customer's profile, that customer not known until
+    /// the write is done (a reply opting its sender out names its customer by the number it
+    /// was sent to): every profile is forgotten and none cached until the hold is dropped,
+    /// which forgets them all again. Between the commit and the drop, requests read the store.
+    pub fn hold_profiles(&self) -> Hold<'_> {
+        self.profiles.holds.fetch_add(1, Ordering::SeqCst);
+        self.forget_profiles();
+        Hold { cache: self }
+    }
+}
+
+/// See [`Cache::hold_profiles`].
+#[derive(Debug)]
+pub struct Hold<'a> {
+    cache: &'a Cache,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.cache.forget_profiles();
+        self.cache.profiles.holds.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]
@@ -138,5 +163,30 @@ mod tests {
         cache.put_key("h".into(), entry("key_1"), 0, generation);
         assert!(cache.key("h", 0).is_some());
         assert!(cache.key("h", TTL_MS).is_none(), "entries expire");
+    }
+
+    fn profile(customer_id: &str) -> Arc<Profile> {
+        Arc::new(Profile {
+            customer_id: customer_id.into(),
+            agreements: Vec::new(),
+            tariff: None,
+            signatures: Vec::new(),
+            lists: tongdao_store::ListsInUse::default(),
+        })
+    }
+
+    #[test]
+    fn nothing_is_cached_while_a_hold_is_open_and_its_end_forgets_what_was() {
+        let cache = Cache::default();
+        cache.put_profile(profile("cus_1"), 0, cache.profile_generation());
+        let hold = cache.hold_profiles();
+        assert!(cache.profile("cus_1", 0).is_none(), "the hold forgets what was cached");
+        // A request loads the profile after the write committed but before the hold ends:
+        // its value is right, but one loaded just before the commit would not be.
+        cache.put_profile(profile("cus_1"), 0, cache.profile_generation());
+        assert!(cache.profile("cus_1", 0).is_none(), "nothing is cached during a hold");
+        drop(hold);
+        cache.put_profile(profile("cus_1"), 0, cache.profile_generation());
+        assert!(cache.profile("cus_1", 0).is_some());
     }
 }

@@ -99,10 +99,11 @@ fn not_found(what: &'static str) -> impl Fn(StoreError) -> Rejection {
 }
 
 impl Platform {
-    /// After a reply opted a number out of the customer's messages (the carrier side stores
-    /// it): the accept path must see the suppression at once.
-    pub fn opted_out(&self, customer_id: &str) {
-        self.cache().forget_profile(customer_id);
+    /// Held while the carrier side stores a reply that opts its sender out: the accept path
+    /// must see the suppression as soon as it is committed, so no profile is cached from
+    /// before the commit until the hold is dropped.
+    pub fn opting_out(&self) -> crate::cache::Hold<'_> {
+        self.cache().hold_profiles()
     }
 
     /// Creates or replaces one contact.
