@@ -19,6 +19,7 @@ pub mod compliance;
 pub mod customer;
 pub mod error;
 pub mod extract;
+pub mod lifecycle;
 pub mod listener;
 pub mod moderation;
 pub mod service;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(compliance::routes())
         .merge(moderation::routes())
+        .merge(lifecycle::routes())
         .merge(service::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -26,6 +26,9 @@ pub struct CustomerView {
     pub balance: Money,
     pub currency: &'static str,
     pub created_at: String,
+    pub low_balance_threshold: Option<Money>,
+    pub terminated_at: Option<String>,
+    pub erased_at: Option<String>,
 }
 
 impl From<Customer> for CustomerView {
@@ -38,6 +41,9 @@ impl From<Customer> for CustomerView {
             balance: c.balance,
             currency: CURRENCY,
             created_at: time(c.created_at),
+            low_balance_threshold: c.low_balance_threshold,
+            terminated_at: opt_time(c.terminated_at),
+            erased_at: opt_time(c.erased_at),
         }
     }
 }

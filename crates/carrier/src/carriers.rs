@@ -7,7 +7,7 @@
 //! order, the first with a bound transmitter that has room in its window; a carrier that is
 //! down or saturated is skipped (failover).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ pub struct CarrierLinks {
     pub stats: CarrierStats,
     /// Messages routed here and waiting for a window place.
     pub queue_depth: AtomicI64,
+    /// In a maintenance window (clause 3.2): no new submits; the binds stay up, so the
+    /// outstanding submits are answered and receipts keep coming.
+    draining: AtomicBool,
 }
 
 /// The delay before reconnect attempt `failures` (1, 2, …): 250 ms doubling to at most 30 s,
@@ -63,6 +66,7 @@ impl CarrierLinks {
             next: AtomicUsize::new(0),
             stats: CarrierStats::default(),
             queue_depth: AtomicI64::new(0),
+            draining: AtomicBool::new(false),
         });
         for _ in 0..carrier.config.binds {
             for mode in carrier.config.bind_mode.modes() {
@@ -138,8 +142,21 @@ impl CarrierLinks {
         Link::open(config, incoming).await.map_err(|e| e.to_string())
     }
 
-    /// A bound link that can submit, preferring room in its window; `None` if none is bound.
+    /// Starts or ends draining; returns the previous state.
+    pub fn set_draining(&self, draining: bool) -> bool {
+        self.draining.swap(draining, Ordering::Relaxed)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// A bound link that can submit, preferring room in its window; `None` if none is bound
+    /// or the carrier is draining.
     pub fn transmitter(&self) -> Option<Link> {
+        if self.is_draining() {
+            return None;
+        }
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
         let candidates: Vec<&Link> = links.iter().filter(|l| l.mode().can_submit() && l.is_alive()).collect();
         if candidates.is_empty() {
@@ -151,13 +168,15 @@ impl CarrierLinks {
         Some(best.clone())
     }
 
-    /// Whether a transmitter is bound with a free place in its window.
+    /// Whether a transmitter is bound with a free place in its window (and may be used).
     pub fn has_room(&self) -> bool {
-        self.links
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|l| l.mode().can_submit() && l.is_alive() && l.window_free() > 0)
+        !self.is_draining()
+            && self
+                .links
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|l| l.mode().can_submit() && l.is_alive() && l.window_free() > 0)
     }
 
     pub fn status(&self) -> CarrierStatus {
@@ -180,6 +199,7 @@ impl CarrierLinks {
             tps: c.tps,
             priority: c.priority,
             queue_depth: self.queue_depth.load(Ordering::Relaxed).max(0) as u64,
+            draining: self.is_draining(),
             counters: CarrierCounters {
                 submitted: load(&s.submitted),
                 accepted: load(&s.accepted),

@@ -67,6 +67,15 @@ impl CarrierDirectory for Directory {
         self.router.carriers().iter().map(|c| c.status()).collect()
     }
 
+    fn drain(&self, carriers: &std::collections::BTreeSet<String>) {
+        for c in self.router.carriers() {
+            let draining = carriers.contains(c.name());
+            if c.set_draining(draining) != draining {
+                tracing::info!(carrier = %c.name(), draining, "maintenance window");
+            }
+        }
+    }
+
     fn metrics(&self) -> String {
         let mut out = String::new();
         let d = &self.dispatch;
@@ -99,7 +108,8 @@ impl CarrierDirectory for Directory {
         }
         let statuses = self.carriers();
         type Gauge = (&'static str, &'static str, fn(&CarrierStatus) -> u64);
-        let gauges: [Gauge; 10] = [
+        let gauges: [Gauge; 11] = [
+            ("tongdao_carrier_draining", "1 while the carrier is in a maintenance window.", |s| u64::from(s.draining)),
             ("tongdao_carrier_binds_bound", "Binds up per carrier.", |s| u64::from(s.binds_bound)),
             ("tongdao_carrier_window_in_use", "Outstanding submit_sm per carrier.", |s| u64::from(s.window_in_use)),
             ("tongdao_carrier_queue_depth", "Messages waiting for a window place.", |s| s.queue_depth),

@@ -55,6 +55,8 @@ codes! {
     MethodNotAllowed => "method_not_allowed", 405, 0x03, "the resource does not support this method";
     Conflict => "conflict", 409, 0x45, "the resource already exists or is in another state";
     IdempotencyConflict => "idempotency_conflict", 409, 0x45, "the Idempotency-Key was used with another body";
+    NoticeTooShort => "notice_too_short", 422, 0x45, "maintenance must be announced the agreed maintenance_notice_days ahead (clause 3.2), or be an emergency with a reason";
+    CurePeriodRunning => "cure_period_running", 409, 0x45, "the breach's cure period (clause 6) has not ended: termination waits for the deadline";
     MessageNotCancellable => "message_not_cancellable", 409, 0x11, "only a message not yet handed to a carrier can be cancelled";
     CallbackUrlRefused => "callback_url_refused", 400, 0xC1, "a callback URL must be http(s) and, unless the operator allows it, not private or loopback";
     PayloadTooLarge => "payload_too_large", 413, 0x01, "the request body is over the limit";

@@ -103,6 +103,10 @@ impl Cache {
     pub fn forget_key(&self, key_id: &str) {
         self.keys.forget(|_, entry| entry.key_id == key_id);
     }
+    /// After every key of the customer was revoked (termination).
+    pub fn forget_customer_keys(&self, customer_id: &str) {
+        self.keys.forget(|_, entry| entry.customer_id == customer_id);
+    }
     pub fn profile(&self, customer_id: &str, now_ms: i64) -> Option<Arc<Profile>> {
         self.profiles.get(customer_id, now_ms)
     }

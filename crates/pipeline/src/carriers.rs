@@ -35,6 +35,8 @@ pub struct CarrierStatus {
     pub priority: i32,
     /// Messages routed to this carrier waiting for a window place.
     pub queue_depth: u64,
+    /// In a maintenance window: no new submits, its messages wait in the queue.
+    pub draining: bool,
     pub counters: CarrierCounters,
 }
 
@@ -43,6 +45,9 @@ pub trait CarrierDirectory: Send + Sync + std::fmt::Debug {
     fn carriers(&self) -> Vec<CarrierStatus>;
     /// Text in the Prometheus exposition format, appended to `/metrics`.
     fn metrics(&self) -> String;
+    /// The carriers in a maintenance window now (by name): they take no new submits until
+    /// they leave the set; the others resume.
+    fn drain(&self, carriers: &std::collections::BTreeSet<String>);
 }
 
 impl Platform {

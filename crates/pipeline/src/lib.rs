@@ -25,6 +25,7 @@ pub mod cache;
 pub mod carriers;
 pub mod compliance;
 pub mod credentials;
+pub mod lifecycle;
 pub mod metrics;
 pub mod moderation;
 pub mod operations;

@@ -61,6 +61,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Writes a low-balance notice from (customer id, balance, threshold).
+pub type LowBalanceNotice = std::sync::Arc<dyn Fn(&str, Money, Money) -> NewNotice + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the store can read and its writer is running.
@@ -303,6 +306,82 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<PurgeReport>;
     /// Walks the ledger's hash chain (clause 3.8): the whole chain, or its first break.
     async fn verify_ledger(&self) -> StoreResult<Result<ChainReport, ChainBreak>>;
+
+    // Operations (issue 6)
+    /// Posts notices (one per customer and event: a repeat is ignored), each with its
+    /// `notice.created` webhook event; returns how many were new.
+    async fn post_notices(&self, notices: Vec<NewNotice>, at: i64) -> StoreResult<u64>;
+    /// Newest first, of one customer or all, before the notice id `before`.
+    async fn list_notices(
+        &self,
+        customer_id: Option<&str>,
+        before: Option<&str>,
+        unread_only: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>>;
+    async fn find_notice(&self, customer_id: &str, id: &str) -> StoreResult<Notice>;
+    /// Every customer's notice about one event (`reference`), at most `limit`.
+    async fn notices_about(&self, reference: &str, limit: u32) -> StoreResult<Vec<Notice>>;
+    /// Records the customer's reading (the first one is kept).
+    async fn read_notice(&self, customer_id: &str, id: &str, at: i64) -> StoreResult<Notice>;
+    /// A window with its notices and audit entry, in one transaction.
+    async fn create_maintenance(
+        &self,
+        window: MaintenanceWindow,
+        notices: Vec<NewNotice>,
+        audit: AuditEntry,
+    ) -> StoreResult<MaintenanceWindow>;
+    async fn find_maintenance(&self, id: &str) -> StoreResult<MaintenanceWindow>;
+    /// `Conflict` once the window ended or was cancelled.
+    async fn cancel_maintenance(
+        &self,
+        id: &str,
+        at: i64,
+        notices: Vec<NewNotice>,
+        audit: AuditEntry,
+    ) -> StoreResult<MaintenanceWindow>;
+    /// Windows ending after `ending_after`, soonest first.
+    async fn list_maintenance(
+        &self,
+        ending_after: i64,
+        include_cancelled: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<MaintenanceWindow>>;
+    /// A breach notice with its notice to the customer and audit entry.
+    async fn issue_breach(&self, breach: Breach, notice: NewNotice, audit: AuditEntry) -> StoreResult<Breach>;
+    async fn find_breach(&self, id: &str) -> StoreResult<Breach>;
+    async fn list_breaches(&self, customer_id: Option<&str>, limit: u32) -> StoreResult<Vec<Breach>>;
+    /// `Conflict` when the breach is already cured or terminated.
+    async fn cure_breach(
+        &self,
+        id: &str,
+        note: &str,
+        at: i64,
+        notice: NewNotice,
+        audit: AuditEntry,
+    ) -> StoreResult<Breach>;
+    /// Ends the customer's service for an uncured breach past its deadline (clause 6), in one
+    /// transaction: agreements terminated, keys revoked, SMPP accounts removed, waiting
+    /// messages cancelled and refunded, the balance paid back by a refund entry.
+    async fn terminate(
+        &self,
+        breach_id: &str,
+        at: i64,
+        notice: NewNotice,
+        audit: AuditEntry,
+    ) -> StoreResult<(Breach, Termination)>;
+    /// Deletes a terminated customer's personal data (messages, replies, contacts, …),
+    /// keeping the ledger, agreements and audit trail; returns the rows deleted.
+    async fn erase_customer(&self, customer_id: &str, at: i64, audit: AuditEntry) -> StoreResult<u64>;
+    async fn set_low_balance_threshold(
+        &self,
+        customer_id: &str,
+        threshold: Option<Money>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer>;
+    /// Notices customers whose balance fell under their threshold, once per fall; `make`
+    /// writes the notice from (customer id, balance, threshold). Returns how many.
+    async fn low_balance_warnings(&self, at: i64, make: LowBalanceNotice) -> StoreResult<u64>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

@@ -19,6 +19,12 @@ pub struct Customer {
     pub contact: String,
     pub balance: Money,
     pub created_at: i64,
+    /// A notice goes to the customer when its balance falls under this (none: no warning).
+    pub low_balance_threshold: Option<Money>,
+    /// When the service ended (clause 6 termination).
+    pub terminated_at: Option<i64>,
+    /// When its data was erased, the retention period after termination having passed.
+    pub erased_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -718,4 +724,71 @@ pub struct PurgeReport {
     pub inbound: u64,
     /// Violations whose evidence text was erased.
     pub violations: u64,
+}
+
+// ---- operations (issue 6) --------------------------------------------------------------
+
+/// A written notice to a customer, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    pub customer_id: String,
+    /// `maintenance`, `agreement_expiry`, `low_balance`, `breach`, `breach_cured`, `termination`.
+    pub kind: String,
+    /// The event the notice is about (`maintenance:<id>`, `expiry:<agreement>:30`, …): a
+    /// customer gets one notice per event however often it is posted.
+    pub reference: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: String,
+    pub notice: NewNotice,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceWindow {
+    pub id: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    /// Carrier links drained during the window (by name); empty: none.
+    pub carriers: Vec<String>,
+    /// Services affected (`http`, `smpp`, …), as told to customers.
+    pub services: Vec<String>,
+    pub description: String,
+    /// Set when the window was scheduled without the agreed notice.
+    pub emergency_reason: Option<String>,
+    /// The customers noticed.
+    pub customers: Vec<String>,
+    pub created_at: i64,
+    pub cancelled_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub id: String,
+    pub customer_id: String,
+    pub agreement_id: String,
+    /// The clause breached (`2.3`, `4.2`, …).
+    pub clause: String,
+    pub facts: String,
+    pub noticed_at: i64,
+    pub cure_deadline: i64,
+    pub cured_at: Option<i64>,
+    pub cure_note: Option<String>,
+    pub terminated_at: Option<i64>,
+}
+
+/// What a termination did, in its one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Termination {
+    pub agreements: u64,
+    pub keys_revoked: u64,
+    pub smpp_accounts_removed: u64,
+    pub messages_cancelled: u64,
+    /// The balance paid back to the customer by the settling refund entry.
+    pub settled: Money,
 }

@@ -32,6 +32,7 @@ mod carrier;
 pub mod chain;
 mod compliance;
 mod frequency;
+mod lifecycle;
 mod moderation;
 mod smpp;
 
@@ -41,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "smpp", include_str!("../migrations/sqlite/0003_smpp.sql")),
     (4, "compliance", include_str!("../migrations/sqlite/0004_compliance.sql")),
     (5, "ledger_chain", include_str!("../migrations/sqlite/0005_ledger_chain.sql")),
+    (6, "operations", include_str!("../migrations/sqlite/0006_operations.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -567,7 +569,8 @@ impl ReaderPool {
 
 // ---- rows ------------------------------------------------------------------------------
 
-const CUSTOMER_COLUMNS: &str = "id, name, address, contact, balance, created_at";
+const CUSTOMER_COLUMNS: &str =
+    "id, name, address, contact, balance, created_at, low_balance_threshold, terminated_at, erased_at";
 
 fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
@@ -577,6 +580,9 @@ fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
         contact: r.get(3)?,
         balance: Money::from_micros(r.get(4)?),
         created_at: r.get(5)?,
+        low_balance_threshold: r.get::<_, Option<i64>>(6)?.map(Money::from_micros),
+        terminated_at: r.get(7)?,
+        erased_at: r.get(8)?,
     })
 }
 
@@ -1293,7 +1299,12 @@ impl Store for SqliteStore {
             let before = agreement_snapshot(&agreement);
             agreement.apply(&change, now_ms).map_err(StoreError::Refused)?;
             let cancelled = match change {
-                AgreementChange::Suspend { .. } => moderation::cancel_waiting(conn, &agreement.customer_id, now_ms)?,
+                AgreementChange::Suspend { .. } => moderation::cancel_waiting(
+                    conn,
+                    &agreement.customer_id,
+                    now_ms,
+                    "cancelled: the service is suspended",
+                )?,
                 _ => 0,
             };
             if let Some(audit) = audit {
@@ -2035,6 +2046,129 @@ impl Store for SqliteStore {
             result
         })
         .await
+    }
+
+    async fn post_notices(&self, notices: Vec<NewNotice>, at: i64) -> StoreResult<u64> {
+        self.write(move |conn| lifecycle::post_notices(conn, &notices, at)).await
+    }
+
+    async fn list_notices(
+        &self,
+        customer_id: Option<&str>,
+        before: Option<&str>,
+        unread_only: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>> {
+        let (customer_id, before) = (customer_id.map(str::to_owned), before.map(str::to_owned));
+        self.read(move |conn| {
+            lifecycle::list_notices(conn, customer_id.as_deref(), before.as_deref(), unread_only, limit)
+        })
+        .await
+    }
+
+    async fn find_notice(&self, customer_id: &str, id: &str) -> StoreResult<Notice> {
+        let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
+        self.read(move |conn| lifecycle::find_notice(conn, &customer_id, &id)).await
+    }
+
+    async fn notices_about(&self, reference: &str, limit: u32) -> StoreResult<Vec<Notice>> {
+        let reference = reference.to_owned();
+        self.read(move |conn| lifecycle::notices_about(conn, &reference, limit)).await
+    }
+
+    async fn read_notice(&self, customer_id: &str, id: &str, at: i64) -> StoreResult<Notice> {
+        let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
+        self.write(move |conn| lifecycle::read_notice(conn, &customer_id, &id, at)).await
+    }
+
+    async fn create_maintenance(
+        &self,
+        window: MaintenanceWindow,
+        notices: Vec<NewNotice>,
+        audit: AuditEntry,
+    ) -> StoreResult<MaintenanceWindow> {
+        self.write(move |conn| lifecycle::create_maintenance(conn, &window, &notices, &audit)).await
+    }
+
+    async fn find_maintenance(&self, id: &str) -> StoreResult<MaintenanceWindow> {
+        let id = id.to_owned();
+        self.read(move |conn| lifecycle::find_maintenance(conn, &id)).await
+    }
+
+    async fn cancel_maintenance(
+        &self,
+        id: &str,
+        at: i64,
+        notices: Vec<NewNotice>,
+        audit: AuditEntry,
+    ) -> StoreResult<MaintenanceWindow> {
+        let id = id.to_owned();
+        self.write(move |conn| lifecycle::cancel_maintenance(conn, &id, at, &notices, &audit)).await
+    }
+
+    async fn list_maintenance(
+        &self,
+        ending_after: i64,
+        include_cancelled: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<MaintenanceWindow>> {
+        self.read(move |conn| lifecycle::list_maintenance(conn, ending_after, include_cancelled, limit)).await
+    }
+
+    async fn issue_breach(&self, breach: Breach, notice: NewNotice, audit: AuditEntry) -> StoreResult<Breach> {
+        self.write(move |conn| lifecycle::issue_breach(conn, &breach, &notice, &audit)).await
+    }
+
+    async fn find_breach(&self, id: &str) -> StoreResult<Breach> {
+        let id = id.to_owned();
+        self.read(move |conn| lifecycle::find_breach(conn, &id)).await
+    }
+
+    async fn list_breaches(&self, customer_id: Option<&str>, limit: u32) -> StoreResult<Vec<Breach>> {
+        let customer_id = customer_id.map(str::to_owned);
+        self.read(move |conn| lifecycle::list_breaches(conn, customer_id.as_deref(), limit)).await
+    }
+
+    async fn cure_breach(
+        &self,
+        id: &str,
+        note: &str,
+        at: i64,
+        notice: NewNotice,
+        audit: AuditEntry,
+    ) -> StoreResult<Breach> {
+        let (id, note) = (id.to_owned(), note.to_owned());
+        self.write(move |conn| lifecycle::cure_breach(conn, &id, &note, at, &notice, &audit)).await
+    }
+
+    async fn terminate(
+        &self,
+        breach_id: &str,
+        at: i64,
+        notice: NewNotice,
+        audit: AuditEntry,
+    ) -> StoreResult<(Breach, Termination)> {
+        let breach_id = breach_id.to_owned();
+        self.write(move |conn| lifecycle::terminate(conn, &breach_id, at, &notice, &audit)).await
+    }
+
+    async fn erase_customer(&self, customer_id: &str, at: i64, audit: AuditEntry) -> StoreResult<u64> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| lifecycle::erase_customer(conn, &customer_id, at, &audit)).await
+    }
+
+    async fn set_low_balance_threshold(
+        &self,
+        customer_id: &str,
+        threshold: Option<Money>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| lifecycle::set_low_balance_threshold(conn, &customer_id, threshold, &audit)).await
+    }
+
+    async fn low_balance_warnings(&self, at: i64, make: crate::LowBalanceNotice) -> StoreResult<u64> {
+        self.write(move |conn| lifecycle::low_balance_warnings(conn, at, &*make)).await
     }
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {

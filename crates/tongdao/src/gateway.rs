@@ -153,6 +153,12 @@ impl Gateway {
             shutdown.subscribe(),
         ));
         let retention = tokio::spawn(retention_loop(platform.clone(), shutdown.subscribe()));
+        let maintenance = tokio::spawn(maintenance_loop(
+            platform.clone(),
+            Duration::from_millis(config.sweep_interval_ms.max(10)),
+            shutdown.subscribe(),
+        ));
+        let warnings = tokio::spawn(warning_loop(platform.clone(), shutdown.subscribe()));
         let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
@@ -166,6 +172,8 @@ impl Gateway {
             sweeper.abort();
             lexicons.abort();
             retention.abort();
+            maintenance.abort();
+            warnings.abort();
             Ok(())
         });
         Ok(Gateway {
@@ -290,11 +298,38 @@ async fn lexicon_loop(platform: Platform, interval: Duration, stop: watch::Recei
     .await;
 }
 
-/// Erases content past each customer's retention period (clauses 3.1, 3.7), hourly.
+/// Erases content past each customer's retention period (clauses 3.1, 3.7), and the data
+/// of customers terminated longer ago than theirs, hourly.
 async fn retention_loop(platform: Platform, stop: watch::Receiver<bool>) {
     every(Duration::from_secs(3600), stop, || async {
         if let Err(rejection) = platform.retention_sweep().await {
             tracing::warn!(%rejection, "retention pass failed; will retry");
+        }
+        if let Err(rejection) = platform.erase_terminated().await {
+            tracing::warn!(%rejection, "erasing terminated customers failed; will retry");
+        }
+    })
+    .await;
+}
+
+/// Starts and ends the drain of carriers in maintenance windows (clause 3.2).
+async fn maintenance_loop(platform: Platform, interval: Duration, stop: watch::Receiver<bool>) {
+    every(interval, stop, || async {
+        if let Err(rejection) = platform.maintenance_tick().await {
+            tracing::warn!(%rejection, "maintenance check failed; will retry");
+        }
+    })
+    .await;
+}
+
+/// Expiry warnings 30 and 7 days ahead (clause 8) and low-balance warnings, every minute.
+async fn warning_loop(platform: Platform, stop: watch::Receiver<bool>) {
+    every(Duration::from_secs(60), stop, || async {
+        if let Err(rejection) = platform.expiry_warnings().await {
+            tracing::warn!(%rejection, "expiry warnings failed; will retry");
+        }
+        if let Err(rejection) = platform.low_balance_warnings().await {
+            tracing::warn!(%rejection, "low-balance warnings failed; will retry");
         }
     })
     .await;

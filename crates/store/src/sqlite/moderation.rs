@@ -153,7 +153,7 @@ pub(super) fn moderate(
 /// Cancels and refunds what a suspended customer had waiting: held and scheduled messages,
 /// and queued ones the dispatcher has not taken (past its mark; the others may be at a
 /// carrier already). Returns how many.
-pub(super) fn cancel_waiting(conn: &Connection, customer_id: &str, now_ms: i64) -> StoreResult<u64> {
+pub(super) fn cancel_waiting(conn: &Connection, customer_id: &str, now_ms: i64, reason: &str) -> StoreResult<u64> {
     let mark = carrier::dispatch_mark(conn)?;
     let waiting: Vec<(String, i64, String)> = conn
         .prepare_cached(
@@ -166,7 +166,7 @@ pub(super) fn cancel_waiting(conn: &Connection, customer_id: &str, now_ms: i64) 
     for (id, price, status) in &waiting {
         let Some(from) = MessageStatus::parse(status) else { continue };
         if change_status(conn, &Change::new(customer_id, id, MessageStatus::Cancelled, now_ms), &[from])? {
-            refund(conn, customer_id, id, *price, "cancelled: the service is suspended", now_ms)?;
+            refund(conn, customer_id, id, *price, reason, now_ms)?;
             cancelled += 1;
         }
     }

@@ -9,6 +9,7 @@ mod agreements;
 mod carrier;
 mod compliance;
 mod ledger;
+mod lifecycle;
 mod messages;
 mod moderation;
 mod operator;
