@@ -53,7 +53,10 @@ impl Platform {
         }
         let customer = self.customer(customer).await?;
         let record = CustomerNumber { number: digits, customer_id: customer.id, created_at: self.now_ms() };
-        self.store().add_number(record).await.map_err(rejection_from_store)
+        let added = self.store().add_number(record).await.map_err(rejection_from_store)?;
+        let after = serde_json::json!({"customer_id": added.customer_id});
+        self.audit_change("number.add", &added.number, None, Some(after)).await;
+        Ok(added)
     }
 
     pub async fn remove_number(&self, customer: &str, number: &str) -> Result<(), Rejection> {
@@ -63,7 +66,10 @@ impl Platform {
                 Rejection::new(ErrorCode::NotFound, "the customer has no such number")
             }
             other => rejection_from_store(other),
-        })
+        })?;
+        let before = serde_json::json!({"customer_id": customer.id});
+        self.audit_change("number.remove", number, Some(before), None).await;
+        Ok(())
     }
 
     pub async fn numbers(&self, customer: &str) -> Result<Vec<CustomerNumber>, Rejection> {

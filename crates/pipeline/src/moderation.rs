@@ -118,6 +118,26 @@ impl Platform {
         }
     }
 
+    /// Records an operator action that already happened, with what it changed (JSON
+    /// snapshots, never secrets). A failure to record is logged, not returned: the action
+    /// stands, and the caller must not be told it failed.
+    pub(crate) async fn audit_change(
+        &self,
+        action: &str,
+        target: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
+        let entry = AuditEntry {
+            before: before.map(|v| v.to_string()),
+            after: after.map(|v| v.to_string()),
+            ..self.audit_entry("operator", action, target, None)
+        };
+        if let Err(e) = self.store().append_audit(entry).await {
+            tracing::error!(error = %e, action, target, "cannot record the operator action in the audit trail");
+        }
+    }
+
     /// Records an operator action that has no record of its own to snapshot.
     pub async fn audit(&self, action: &str, target: &str, reason: Option<String>) -> Result<(), Rejection> {
         let entry = self.audit_entry("operator", action, target, reason);

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use tongdao_domain::agreement::{Agreement, AgreementChange, AgreementTerms};
 use tongdao_domain::{ErrorCode, Money, Rejection, Tariff};
 use tongdao_store::{
@@ -98,6 +99,7 @@ impl Platform {
             .rotate_operator_token(&id, &credentials::hash_secret(&secret), self.now_ms())
             .await
             .map_err(rejection_from_store)?;
+        self.audit_change("operator_token.rotate", &id, None, None).await;
         Ok(secret)
     }
 
@@ -117,7 +119,10 @@ impl Platform {
             contact: text_field("contact", contact, false)?,
             created_at: self.now_ms(),
         };
-        self.store().create_customer(customer).await.map_err(rejection_from_store)
+        let customer = self.store().create_customer(customer).await.map_err(rejection_from_store)?;
+        let after = json!({"name": customer.name, "address": customer.address, "contact": customer.contact});
+        self.audit_change("customer.create", &customer.id, None, Some(after)).await;
+        Ok(customer)
     }
 
     pub async fn customer(&self, id_or_name: &str) -> Result<Customer, Rejection> {
@@ -137,6 +142,8 @@ impl Platform {
         let agreement = Agreement::draft(&customer.id, terms, self.now_ms());
         let stored = self.store().create_agreement(agreement).await.map_err(rejection_from_store)?;
         self.cache().forget_profile(&customer.id);
+        let after = json!({"customer_id": customer.id, "version": stored.version, "terms": stored.terms});
+        self.audit_change("agreement.create", &stored.id, None, Some(after)).await;
         Ok(stored)
     }
 
@@ -200,8 +207,11 @@ impl Platform {
     pub async fn set_tariff(&self, customer: &str, tariff: Tariff) -> Result<Tariff, Rejection> {
         let tariff = tariff.validated().map_err(|e| Rejection::invalid("rules", e.to_string()))?;
         let customer = self.customer(customer).await?;
+        let before = self.store().tariff(&customer.id).await.map_err(rejection_from_store)?;
         self.store().put_tariff(&customer.id, tariff.clone(), self.now_ms()).await.map_err(rejection_from_store)?;
         self.cache().forget_profile(&customer.id);
+        let snapshot = |t: &Tariff| serde_json::to_value(t).ok();
+        self.audit_change("tariff.put", &customer.id, before.as_ref().and_then(snapshot), snapshot(&tariff)).await;
         Ok(tariff)
     }
 
@@ -255,7 +265,16 @@ impl Platform {
         let customer = self.customer(customer).await?;
         let entry =
             NewLedgerEntry { customer_id: customer.id, kind, amount, reference, reason, created_at: self.now_ms() };
-        self.store().post_ledger_entry(entry).await.map_err(rejection_from_store)
+        let entry = self.store().post_ledger_entry(entry).await.map_err(rejection_from_store)?;
+        let after = json!({
+            "seq": entry.seq,
+            "amount": entry.amount.to_string(),
+            "balance_after": entry.balance_after.to_string(),
+            "reference": entry.reference,
+            "reason": entry.reason,
+        });
+        self.audit_change(&format!("ledger.{}", kind.as_str()), &entry.customer_id, None, Some(after)).await;
+        Ok(entry)
     }
 
     pub async fn balance(&self, customer_id: &str) -> Result<BalanceCheck, Rejection> {
@@ -286,6 +305,8 @@ impl Platform {
             rps,
         };
         self.store().create_api_key(record.clone()).await.map_err(rejection_from_store)?;
+        let after = json!({"customer_id": record.customer_id, "label": record.label, "rps": record.rps});
+        self.audit_change("api_key.create", &record.id, None, Some(after)).await;
         Ok(NewApiKey { record, secret })
     }
 
@@ -299,6 +320,7 @@ impl Platform {
         let record =
             self.store().revoke_api_key(&customer.id, key_id, self.now_ms()).await.map_err(rejection_from_store)?;
         self.cache().forget_key(&record.id);
+        self.audit_change("api_key.revoke", &record.id, None, Some(json!({"customer_id": record.customer_id}))).await;
         Ok(record)
     }
 

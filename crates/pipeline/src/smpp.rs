@@ -107,7 +107,9 @@ impl Platform {
         };
         let stored = self.store().create_smpp_account(account).await.map_err(rejection_from_store)?;
         tracing::info!(system_id = %stored.system_id, customer = %stored.customer_id, "SMPP account created");
-        Ok(((&stored).into(), password))
+        let view = SmppAccountView::from(&stored);
+        self.audit_change("smpp_account.create", &stored.system_id, None, serde_json::to_value(&view).ok()).await;
+        Ok((view, password))
     }
 
     /// Changes password, addresses or limits; fields left out stay as they are.
@@ -119,6 +121,8 @@ impl Platform {
     ) -> Result<SmppAccountView, Rejection> {
         let customer = self.customer(customer).await?;
         let mut account = self.smpp_account_of(&customer.id, system_id).await?;
+        let before = serde_json::to_value(SmppAccountView::from(&account)).ok();
+        let password_changed = request.password.is_some();
         if request.system_id.as_deref().is_some_and(|s| s != system_id) {
             return Err(Rejection::invalid("system_id", "a system_id cannot be changed; create another account"));
         }
@@ -136,12 +140,26 @@ impl Platform {
         }
         account.updated_at = self.now_ms();
         let stored = self.store().update_smpp_account(account).await.map_err(rejection_from_store)?;
-        Ok((&stored).into())
+        let view = SmppAccountView::from(&stored);
+        let mut after = serde_json::to_value(&view).ok();
+        if let Some(after) = after.as_mut() {
+            after["password_changed"] = serde_json::Value::from(password_changed);
+        }
+        self.audit_change("smpp_account.update", system_id, before, after).await;
+        Ok(view)
     }
 
     pub async fn delete_smpp_account(&self, customer: &str, system_id: &str) -> Result<(), Rejection> {
         let customer = self.customer(customer).await?;
-        self.store().delete_smpp_account(&customer.id, system_id).await.map_err(rejection_from_store)
+        self.store().delete_smpp_account(&customer.id, system_id).await.map_err(rejection_from_store)?;
+        self.audit_change(
+            "smpp_account.delete",
+            system_id,
+            Some(serde_json::json!({"customer_id": customer.id})),
+            None,
+        )
+        .await;
+        Ok(())
     }
 
     pub async fn smpp_accounts(&self, customer: &str) -> Result<Vec<SmppAccountView>, Rejection> {

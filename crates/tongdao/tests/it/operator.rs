@@ -130,3 +130,67 @@ async fn the_demo_smpp_credentials_are_written_private_and_kept() {
     assert!(gw.platform().authenticate_smpp(&renewed.0, &renewed.1, loopback).await.is_ok());
     assert!(gw.platform().authenticate_smpp(&system_id, &password, loopback).await.is_err());
 }
+
+#[tokio::test]
+async fn every_operator_action_is_in_the_audit_trail_without_secrets() {
+    let gw = TestGateway::spawn().await;
+    let alice = gw.onboard("alice", "10").await;
+    let (status, adjusted) = gw
+        .admin(
+            Method::POST,
+            &format!("/customers/{}/adjustments", alice.id),
+            Some(json!({"amount": "-1.5", "reason": "goodwill reversed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{adjusted}");
+    let (_, key) = gw.admin(Method::POST, &format!("/customers/{}/keys", alice.id), Some(json!({"label": "ci"}))).await;
+    let key_id = key["id"].as_str().expect("id");
+    let secret = key["secret"].as_str().expect("secret");
+    assert_eq!(
+        gw.admin(Method::DELETE, &format!("/customers/{}/keys/{key_id}", alice.id), None).await.0,
+        StatusCode::OK
+    );
+    let numbers = format!("/customers/{}/numbers", alice.id);
+    assert_eq!(gw.admin(Method::POST, &numbers, Some(json!({"number": "10690042"}))).await.0, StatusCode::CREATED);
+    assert_eq!(gw.admin(Method::DELETE, &format!("{numbers}/10690042"), None).await.0, StatusCode::NO_CONTENT);
+    let accounts = format!("/customers/{}/smpp-accounts", alice.id);
+    let (status, account) = gw.admin(Method::POST, &accounts, Some(json!({"password": "s3cretpw"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let system_id = account["account"]["system_id"].as_str().expect("system_id");
+    let path = format!("{accounts}/{system_id}");
+    assert_eq!(gw.admin(Method::PATCH, &path, Some(json!({"password": "an0ther", "tps": 7}))).await.0, StatusCode::OK);
+    assert_eq!(gw.admin(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+
+    let (status, audit) = gw.admin(Method::GET, "/audit?limit=100", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = audit["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in [
+        "customer.create",
+        "tariff.put",
+        "api_key.create",
+        "agreement.create",
+        "agreement.sign",
+        "ledger.topup",
+        "ledger.adjustment",
+        "api_key.revoke",
+        "number.add",
+        "number.remove",
+        "smpp_account.create",
+        "smpp_account.update",
+        "smpp_account.delete",
+    ] {
+        assert!(actions.contains(&action), "{action} is audited: {actions:?}");
+    }
+    // Who, what, when, and before and after where there is a record.
+    let update = entries.iter().find(|e| e["action"] == "smpp_account.update").expect("update");
+    assert_eq!((update["actor"].as_str(), update["target"].as_str()), (Some("operator"), Some(system_id)));
+    assert_eq!((update["before"]["tps"].as_u64(), update["after"]["tps"].as_u64()), (Some(200), Some(7)), "{update}");
+    assert_eq!(update["after"]["password_changed"], json!(true));
+    let adjustment = entries.iter().find(|e| e["action"] == "ledger.adjustment").expect("adjustment");
+    assert_eq!(adjustment["after"]["amount"], json!("-1.5000"), "{adjustment}");
+    let text = audit.to_string();
+    for secret in [secret, "s3cretpw", "an0ther"] {
+        assert!(!text.contains(secret), "no secret in the audit trail");
+    }
+}
