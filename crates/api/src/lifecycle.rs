@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/notices/{id}", get(read_notice))
         .route("/admin/v1/customers/{customer}/notices", get(operator_notices))
         .route("/admin/v1/customers/{customer}/low-balance", put(set_low_balance))
+        .route("/admin/v1/customers/{customer}/notice-email", put(set_notice_email))
         .route("/admin/v1/customers/{customer}/breaches", post(issue_breach))
         .route("/admin/v1/breaches", get(breaches))
         .route("/admin/v1/breaches/{id}", get(get_breach))
@@ -121,6 +122,23 @@ async fn set_low_balance(
     JsonBody(body): JsonBody<LowBalance>,
 ) -> ApiResult<Response> {
     let customer = state.platform.set_low_balance_threshold(&customer, body.threshold).await?;
+    Ok(Json(CustomerView::from(customer)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoticeEmail {
+    /// `null` stops emailing.
+    email: Option<String>,
+}
+
+async fn set_notice_email(
+    State(state): State<AppState>,
+    _: OperatorAuth,
+    Path(customer): Path<String>,
+    JsonBody(body): JsonBody<NoticeEmail>,
+) -> ApiResult<Response> {
+    let customer = state.platform.set_notice_email(&customer, body.email.as_deref()).await?;
     Ok(Json(CustomerView::from(customer)).into_response())
 }
 

@@ -29,6 +29,7 @@ pub struct CustomerView {
     pub low_balance_threshold: Option<Money>,
     pub terminated_at: Option<String>,
     pub erased_at: Option<String>,
+    pub notice_email: Option<String>,
 }
 
 impl From<Customer> for CustomerView {
@@ -44,6 +45,7 @@ impl From<Customer> for CustomerView {
             low_balance_threshold: c.low_balance_threshold,
             terminated_at: opt_time(c.terminated_at),
             erased_at: opt_time(c.erased_at),
+            notice_email: c.notice_email,
         }
     }
 }

@@ -43,6 +43,7 @@
 //! Block the accept path: this crate only reads the outbox and writes delivery results
 //! through the store; nothing on the way in waits for a webhook.
 
+pub mod mail;
 pub mod notifier;
 pub mod signature;
 pub mod ssrf;

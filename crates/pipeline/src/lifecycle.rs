@@ -376,6 +376,29 @@ impl Platform {
         Ok(erased)
     }
 
+    /// Where the customer's written notices are emailed (`None`: nowhere).
+    pub async fn set_notice_email(
+        &self,
+        customer: &str,
+        email: Option<&str>,
+    ) -> Result<tongdao_store::Customer, Rejection> {
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if let Some(email) = email {
+            let (local, domain) = email.split_once('@').unwrap_or(("", ""));
+            let valid = email.len() <= 254
+                && !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && email.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ',' | ';' | '"'));
+            if !valid {
+                return Err(Rejection::invalid("email", "email must be one address, like ops@example.com"));
+            }
+        }
+        let customer = self.customer(customer).await?;
+        let audit = self.audit_entry("operator", "customer.notice_email", &customer.id, None);
+        self.store().set_notice_email(&customer.id, email.map(str::to_owned), audit).await.map_err(rejection_from_store)
+    }
+
     // ---- low balance --------------------------------------------------------------------
 
     pub async fn set_low_balance_threshold(

@@ -324,6 +324,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn notices_about(&self, reference: &str, limit: u32) -> StoreResult<Vec<Notice>>;
     /// Records the customer's reading (the first one is kept).
     async fn read_notice(&self, customer_id: &str, id: &str, at: i64) -> StoreResult<Notice>;
+    /// Notices due to be emailed at `now` (the customer has a notice address), at most `limit`.
+    async fn notices_to_email(&self, now: i64, limit: u32) -> StoreResult<Vec<NoticeEmail>>;
+    async fn notice_emailed(&self, id: &str, outcome: EmailOutcome) -> StoreResult<()>;
+    /// Where the customer's notices are emailed (`None`: nowhere), with its audit entry.
+    async fn set_notice_email(
+        &self,
+        customer_id: &str,
+        email: Option<String>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer>;
     /// A window with its notices and audit entry, in one transaction.
     async fn create_maintenance(
         &self,

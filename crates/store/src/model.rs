@@ -25,6 +25,8 @@ pub struct Customer {
     pub terminated_at: Option<i64>,
     /// When its data was erased, the retention period after termination having passed.
     pub erased_at: Option<i64>,
+    /// Where its written notices are emailed, when SMTP is configured.
+    pub notice_email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -780,6 +782,28 @@ pub struct Breach {
     pub cured_at: Option<i64>,
     pub cure_note: Option<String>,
     pub terminated_at: Option<i64>,
+}
+
+/// A notice to email, with the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeEmail {
+    pub notice: Notice,
+    pub to: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// How an attempt to email a notice went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailOutcome {
+    Sent {
+        at: i64,
+    },
+    /// Try again at `retry_at`, or never (`None`).
+    Failed {
+        error: String,
+        retry_at: Option<i64>,
+    },
 }
 
 /// What a termination did, in its one transaction.

@@ -570,7 +570,7 @@ impl ReaderPool {
 // ---- rows ------------------------------------------------------------------------------
 
 const CUSTOMER_COLUMNS: &str =
-    "id, name, address, contact, balance, created_at, low_balance_threshold, terminated_at, erased_at";
+    "id, name, address, contact, balance, created_at, low_balance_threshold, terminated_at, erased_at, notice_email";
 
 fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
@@ -583,6 +583,7 @@ fn customer_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
         low_balance_threshold: r.get::<_, Option<i64>>(6)?.map(Money::from_micros),
         terminated_at: r.get(7)?,
         erased_at: r.get(8)?,
+        notice_email: r.get(9)?,
     })
 }
 
@@ -2079,6 +2080,25 @@ impl Store for SqliteStore {
     async fn read_notice(&self, customer_id: &str, id: &str, at: i64) -> StoreResult<Notice> {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.write(move |conn| lifecycle::read_notice(conn, &customer_id, &id, at)).await
+    }
+
+    async fn notices_to_email(&self, now: i64, limit: u32) -> StoreResult<Vec<NoticeEmail>> {
+        self.read(move |conn| lifecycle::notices_to_email(conn, now, limit)).await
+    }
+
+    async fn notice_emailed(&self, id: &str, outcome: EmailOutcome) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |conn| lifecycle::notice_emailed(conn, &id, &outcome)).await
+    }
+
+    async fn set_notice_email(
+        &self,
+        customer_id: &str,
+        email: Option<String>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
+        let customer_id = customer_id.to_owned();
+        self.write(move |conn| lifecycle::set_notice_email(conn, &customer_id, email.as_deref(), &audit)).await
     }
 
     async fn create_maintenance(

@@ -32,6 +32,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub smpp: SmppConfig,
     pub compliance: ComplianceConfig,
+    pub smtp: SmtpConfig,
     /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
     /// simulator, when it is enabled.
     #[serde(default)]
@@ -103,6 +104,53 @@ pub struct WebhooksConfig {
     pub max_batch: u32,
     /// Endpoints called at once, at most.
     pub concurrency: usize,
+}
+
+/// `[smtp]`: where written notices are emailed from. Without a `host`, notices are not
+/// emailed (they are still at `GET /v1/notices` and sent as webhook events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    /// `starttls` (default), `tls` (SMTPS) or `none` (a trusted relay only).
+    pub security: String,
+    pub username: Option<String>,
+    /// Better given as the environment variable `TONGDAO_SMTP__PASSWORD` than in a file.
+    pub password: Option<String>,
+    pub from: String,
+    pub timeout_ms: u64,
+    /// How often the notices due are looked for.
+    pub poll_ms: u64,
+}
+
+impl SmtpConfig {
+    /// The mailer's settings; `None` when no host is configured.
+    pub fn mail(&self) -> anyhow::Result<Option<tongdao_notify::mail::MailConfig>> {
+        use tongdao_notify::mail::SmtpSecurity;
+        let Some(host) = self.host.clone().filter(|h| !h.is_empty()) else { return Ok(None) };
+        let security = match self.security.as_str() {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => anyhow::bail!("[smtp] security {other:?}: one of starttls, tls, none"),
+        };
+        let credentials = match (&self.username, &self.password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => anyhow::bail!("[smtp] username and password go together"),
+        };
+        Ok(Some(tongdao_notify::mail::MailConfig {
+            host,
+            port: self.port,
+            security,
+            credentials,
+            from: self.from.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(100)),
+            poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
+            retry_base: std::time::Duration::from_secs(30),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +227,16 @@ impl Default for Config {
                 reload_interval_ms: 2000,
                 opt_out_keywords: tongdao_domain::optout::DEFAULT_KEYWORDS.iter().map(|k| (*k).to_owned()).collect(),
             },
+            smtp: SmtpConfig {
+                host: None,
+                port: 587,
+                security: "starttls".into(),
+                username: None,
+                password: None,
+                from: "SMS service <noreply@localhost>".into(),
+                timeout_ms: 10_000,
+                poll_ms: 5_000,
+            },
             carrier: Vec::new(),
         }
     }
@@ -205,6 +263,7 @@ const SECTIONS: &[&str] = &[
     "simulator",
     "webhooks",
     "smpp",
+    "smtp",
 ];
 
 impl Config {
@@ -227,6 +286,7 @@ impl Config {
             config.smpp.tls_cert.is_some() == config.smpp.tls_key.is_some(),
             "[smpp] tls_cert and tls_key go together"
         );
+        config.smtp.mail()?;
         let mut names = std::collections::HashSet::new();
         for carrier in &config.carrier {
             carrier.validate().map_err(|e| anyhow::anyhow!("[[carrier]] {e}"))?;

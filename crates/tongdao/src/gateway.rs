@@ -114,6 +114,19 @@ impl Gateway {
             platform.webhook_signal().clone(),
             shutdown.subscribe(),
         );
+        if let Some(mail) = config.smtp.mail()? {
+            tracing::info!(host = %mail.host, port = mail.port, "notices are emailed");
+            // It stops with the others at shutdown.
+            drop(
+                tongdao_notify::mail::start(
+                    platform.store().clone(),
+                    platform.clock().clone(),
+                    mail,
+                    shutdown.subscribe(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            );
+        }
         platform.metrics().add_source(Box::new({
             let stats = notifier_stats.clone();
             move || {

@@ -13,8 +13,15 @@ CREATE TABLE notices (
     body         TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     read_at      INTEGER,
+    -- Email (when SMTP is configured and the customer has a notice address): sent, or the
+    -- next attempt and the last error.
+    emailed_at      INTEGER,
+    email_attempts  INTEGER NOT NULL DEFAULT 0,
+    email_next_at   INTEGER,
+    email_error     TEXT,
     UNIQUE (customer_id, reference)
 );
+CREATE INDEX notices_to_email ON notices (email_next_at) WHERE emailed_at IS NULL AND email_next_at IS NOT NULL;
 CREATE INDEX notices_customer ON notices (customer_id, id);
 CREATE INDEX notices_reference ON notices (reference);
 
@@ -57,4 +64,6 @@ ALTER TABLE customers ADD COLUMN low_balance_warned_at INTEGER;
 -- When the service ended (termination), and when the customer's data was erased once the
 -- retention period after that had passed.
 ALTER TABLE customers ADD COLUMN terminated_at INTEGER;
+-- Where written notices are emailed (NULL: not emailed).
+ALTER TABLE customers ADD COLUMN notice_email TEXT;
 ALTER TABLE customers ADD COLUMN erased_at INTEGER;

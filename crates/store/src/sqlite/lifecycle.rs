@@ -35,8 +35,10 @@ pub(super) fn post_notice(conn: &Connection, n: &NewNotice, at: i64) -> StoreRes
     let id = tongdao_domain::id::new_id("ntc");
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO notices (id, customer_id, kind, reference, subject, body, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (customer_id, reference) DO NOTHING",
+            "INSERT INTO notices (id, customer_id, kind, reference, subject, body, created_at, email_next_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+             (SELECT CASE WHEN notice_email IS NOT NULL THEN ?7 END FROM customers WHERE id = ?2)) \
+             ON CONFLICT (customer_id, reference) DO NOTHING",
         )?
         .execute(params![id, n.customer_id, n.kind, n.reference, n.subject, n.body, at])?;
     if inserted == 0 {
@@ -105,6 +107,59 @@ pub(super) fn read_notice(conn: &Connection, customer_id: &str, id: &str, at: i6
     conn.prepare_cached("UPDATE notices SET read_at = ?3 WHERE customer_id = ?1 AND id = ?2 AND read_at IS NULL")?
         .execute(params![customer_id, id, at])?;
     find_notice(conn, customer_id, id)
+}
+
+/// Notices due to be emailed now, oldest due first.
+pub(super) fn notices_to_email(conn: &Connection, now: i64, limit: u32) -> StoreResult<Vec<NoticeEmail>> {
+    let columns = NOTICE_COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns}, c.notice_email, n.email_attempts FROM notices n JOIN customers c ON c.id = n.customer_id \
+         WHERE n.emailed_at IS NULL AND n.email_next_at IS NOT NULL AND n.email_next_at <= ?1 \
+         AND c.notice_email IS NOT NULL ORDER BY n.email_next_at LIMIT ?2"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![now, limit], |r| {
+        Ok(NoticeEmail { notice: notice_row(r)?, to: r.get(8)?, attempts: r.get(9)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn notice_emailed(conn: &Connection, id: &str, outcome: &EmailOutcome) -> StoreResult<()> {
+    match outcome {
+        EmailOutcome::Sent { at } => conn
+            .prepare_cached(
+                "UPDATE notices SET emailed_at = ?2, email_next_at = NULL, email_error = NULL, \
+                 email_attempts = email_attempts + 1 WHERE id = ?1",
+            )?
+            .execute(params![id, at])?,
+        EmailOutcome::Failed { error, retry_at } => conn
+            .prepare_cached(
+                "UPDATE notices SET email_next_at = ?2, email_error = ?3, email_attempts = email_attempts + 1 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, retry_at, error])?,
+    };
+    Ok(())
+}
+
+pub(super) fn set_notice_email(
+    conn: &Connection,
+    customer_id: &str,
+    email: Option<&str>,
+    audit: &AuditEntry,
+) -> StoreResult<Customer> {
+    let before = super::find_customer(conn, customer_id)?;
+    conn.prepare_cached("UPDATE customers SET notice_email = ?2 WHERE id = ?1")?.execute(params![before.id, email])?;
+    let snapshot = |e: Option<&str>| serde_json::json!({ "notice_email": e }).to_string();
+    moderation::append_audit(
+        conn,
+        &AuditEntry {
+            before: Some(snapshot(before.notice_email.as_deref())),
+            after: Some(snapshot(email)),
+            ..audit.clone()
+        },
+    )?;
+    super::find_customer(conn, &before.id)
 }
 
 // ---- maintenance ---------------------------------------------------------------------------

@@ -331,3 +331,88 @@ async fn a_balance_under_the_threshold_is_warned_once_per_fall() {
         gw.admin(Method::PUT, &format!("/customers/{}/low-balance", acme.id), Some(json!({"threshold": null}))).await;
     assert_eq!((status, customer["low_balance_threshold"].clone()), (StatusCode::OK, Value::Null));
 }
+
+/// A minimal SMTP server for the test: takes every message and hands its DATA on.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::Receiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            let _ = tx.send(std::mem::take(body)).await;
+                            data = None;
+                            let _ = write.write_all(b"250 queued\r\n").await;
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn notices_are_emailed_to_the_customer_s_notice_address_when_smtp_is_configured() {
+    let (port, mut mails) = smtp_sink().await;
+    let gw = TestGateway::spawn_with_simulator(|c| {
+        c.smtp.host = Some("127.0.0.1".into());
+        c.smtp.port = port;
+        c.smtp.security = "none".into();
+        c.smtp.poll_ms = 20;
+        c.smtp.from = "SMS Service <noreply@provider.example>".into();
+    })
+    .await;
+    let acme = gw.onboard("acme", "10").await;
+    let quiet = gw.onboard("quiet", "10").await;
+    let path = format!("/customers/{}/notice-email", acme.id);
+    let (status, body) = gw.admin(Method::PUT, &path, Some(json!({"email": "not an address"}))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")), "{body}");
+    let (status, customer) = gw.admin(Method::PUT, &path, Some(json!({"email": "ops@acme.example"}))).await;
+    assert_eq!((status, customer["notice_email"].as_str()), (StatusCode::OK, Some("ops@acme.example")));
+
+    let mut planned = window(gw.clock_now() + 10 * DAY, 2);
+    planned["description"] = json!("Moving the SMSC to the new data centre");
+    assert_eq!(gw.admin(Method::POST, "/maintenance", Some(planned)).await.0, StatusCode::CREATED);
+    let mail = tokio::time::timeout(Duration::from_secs(10), mails.recv()).await.expect("mailed").expect("a mail");
+    assert!(mail.contains("To: ops@acme.example"), "{mail}");
+    assert!(
+        mail.contains("From: \"SMS Service\" <noreply@provider.example>") || mail.contains("From: SMS Service"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: Maintenance on"), "{mail}");
+    assert!(mail.contains("new data centre"), "{mail}");
+    // Once: the notice is marked emailed, and the customer without an address gets none.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(mails.try_recv().is_err(), "one notice, one mail");
+    assert_eq!(notices(&gw, &quiet).await.len(), 1, "the other customer has the notice, not a mail");
+    let due = gw.platform().store().notices_to_email(i64::MAX, 10).await.expect("due");
+    assert!(due.is_empty(), "{due:?}");
+}
