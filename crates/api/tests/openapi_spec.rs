@@ -403,7 +403,8 @@ const NON_JSON_BODIES: [(&str, &str, &str); 2] =
 
 /// The operations whose body may be left out (`MaybeJson` in the handler). Every other body
 /// is required.
-const OPTIONAL_BODIES: [(&str, &str); 3] = [
+const OPTIONAL_BODIES: [(&str, &str); 4] = [
+    ("post", "/admin/v1/maintenance/{id}/cancel"),
     ("post", "/admin/v1/messages/{id}/approve"),
     ("post", "/admin/v1/signatures/{id}/approve"),
     ("post", "/admin/v1/templates/{id}/approve"),
