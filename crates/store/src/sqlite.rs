@@ -165,15 +165,22 @@ fn migrate_connection(conn: &mut Connection) -> StoreResult<Vec<i64>> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )?;
-    let newest: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if newest > known {
+    // Each version not recorded yet is applied, not only those above the newest recorded:
+    // numbers are reserved ahead for work in progress, so a lower one may land after a
+    // higher one has been applied somewhere.
+    let recorded: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if let Some(unknown) = recorded.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
         return Err(StoreError::Backend(format!(
-            "the database is at schema version {newest}, newer than this binary knows ({known}); upgrade tongdao"
+            "the database has schema version {unknown}, which this binary does not know (it knows up to {known}); \
+             upgrade tongdao"
         )));
     }
     let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if *version == 5 {
