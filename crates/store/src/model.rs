@@ -737,8 +737,9 @@ pub struct NewTicket {
     pub answer_due_at: Option<i64>,
 }
 
-/// A ticket and where it stands. `answered_at`, `resolved_at` and `closed_at` are the last
-/// time it became so (kept when it moves on: the status says where it is now).
+/// A ticket and where it stands. `answered_at` is the operator's last answer, `resolved_at`
+/// and `closed_at` the last time it became so; all are kept when it moves on (the status
+/// says where it is now), so `answered_at` set means the deadline of a complaint was met.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Ticket {
     pub id: String,

@@ -15,7 +15,7 @@ CREATE TABLE tickets (
     opened_at       INTEGER NOT NULL,
     -- Complaints only: when the provider must have answered.
     answer_due_at   INTEGER,
-    -- The last time the ticket became answered, resolved, closed.
+    -- The operator's last answer; the last time the ticket was resolved, closed.
     answered_at     INTEGER,
     resolved_at     INTEGER,
     closed_at       INTEGER,
