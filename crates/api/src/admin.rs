@@ -271,6 +271,9 @@ async fn top_up(
 struct Adjustment {
     amount: Money,
     reason: String,
+    /// The ticket (a billing dispute) this adjustment settles.
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 async fn adjust(
@@ -279,7 +282,7 @@ async fn adjust(
     Path(customer): Path<String>,
     JsonBody(body): JsonBody<Adjustment>,
 ) -> ApiResult<Response> {
-    let entry = state.platform.adjust(&customer, body.amount, &body.reason).await?;
+    let entry = state.platform.adjust(&customer, body.amount, &body.reason, body.ticket.as_deref()).await?;
     Ok(created(LedgerEntryView::from(entry)))
 }
 

@@ -26,9 +26,12 @@ impl FromRequestParts<AppState> for CustomerAuth {
         let customer = state.platform.authenticate_customer(secret).await?;
         // Suspended (clause 3.5): every call is refused, but a send is refused by the accept
         // path itself, after its idempotency check, so that the retry of a request accepted
-        // before the suspension still gets its first answer.
-        let send = parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/messages";
-        if !send {
+        // before the suspension still gets its first answer; and tickets stay open, so that a
+        // suspended customer can still reach customer service (clause 3.6) and dispute.
+        let path = parts.uri.path();
+        let send = parts.method == axum::http::Method::POST && path == "/v1/messages";
+        let tickets = path == "/v1/tickets" || path.starts_with("/v1/tickets/");
+        if !send && !tickets {
             state.platform.ensure_not_suspended(&customer).await?;
         }
         Ok(CustomerAuth(customer))

@@ -5,6 +5,7 @@
 //! - [`admin`]: the `/admin/v1` operator API (customers, agreements, tariffs, money, keys);
 //! - [`compliance`]: contacts, opt-outs, the blocklist and the out-of-scope report (clause 2);
 //! - [`moderation`]: held messages, violations, the audit trail, lexicons, signatures and templates;
+//! - [`tickets`]: customer service and billing disputes (clauses 3.6, 3.8);
 //! - [`extract`]: bearer authentication and the JSON body reader (capped, with field-named errors);
 //! - [`error`]: a [`tongdao_domain::Rejection`] as `{"error": {"code", "message", "field"?}}`;
 //! - [`views`]: the JSON shapes of records;
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod moderation;
 pub mod service;
+pub mod tickets;
 pub mod views;
 
 use std::sync::Arc;
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compliance::routes())
         .merge(moderation::routes())
         .merge(lifecycle::routes())
+        .merge(tickets::routes())
         .merge(service::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -13,6 +13,7 @@
 //! - [`agreement`]: the service agreement's fields and the states that allow sending;
 //! - [`callback`]: which webhook URLs are allowed (no private or loopback targets by default);
 //! - [`message`]: message statuses and the request limits;
+//! - [`ticket`]: customer-service tickets: kinds, statuses, who may move them, deadlines;
 //! - [`rejection`]: the one table of refusal codes, HTTP statuses and SMPP command_status;
 //! - [`id`]: prefixed, time-ordered ids; [`clock`]: the injectable source of time.
 //!
@@ -31,6 +32,7 @@ pub mod optout;
 pub mod rejection;
 pub mod tariff;
 pub mod text;
+pub mod ticket;
 pub mod tokens;
 
 pub use agreement::{

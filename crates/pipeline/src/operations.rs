@@ -246,12 +246,37 @@ impl Platform {
     }
 
     /// A manual correction with a reason; refused whole if it would make the balance negative.
-    pub async fn adjust(&self, customer: &str, amount: Money, reason: &str) -> Result<LedgerEntry, Rejection> {
+    /// With `ticket`, it settles that ticket of the customer (a billing dispute, clause 3.8):
+    /// the ledger entry names the ticket in its reference, the ticket lists it, and the
+    /// settlement is in the audit trail.
+    pub async fn adjust(
+        &self,
+        customer: &str,
+        amount: Money,
+        reason: &str,
+        ticket: Option<&str>,
+    ) -> Result<LedgerEntry, Rejection> {
         if amount == Money::ZERO {
             return Err(Rejection::invalid("amount", "an adjustment amount must not be zero"));
         }
         let reason = text_field("reason", reason, true)?;
-        self.post(customer, LedgerKind::Adjustment, amount, None, Some(reason)).await
+        let Some(ticket) = ticket else {
+            return self.post(customer, LedgerKind::Adjustment, amount, None, Some(reason)).await;
+        };
+        if !tongdao_domain::id::is_id("tkt", ticket) {
+            return Err(Rejection::field(ErrorCode::InvalidReference, "ticket", "not a ticket id (tkt_…)"));
+        }
+        let customer = self.customer(customer).await?;
+        let entry = NewLedgerEntry {
+            customer_id: customer.id,
+            kind: LedgerKind::Adjustment,
+            amount,
+            reference: None,
+            reason: Some(reason.clone()),
+            created_at: self.now_ms(),
+        };
+        let audit = self.audit_entry("operator", "ticket.settle", ticket, Some(reason));
+        self.store().settle_ticket(ticket, entry, audit).await.map_err(rejection_from_store)
     }
 
     async fn post(

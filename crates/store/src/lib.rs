@@ -26,6 +26,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use tongdao_domain::agreement::{Agreement, AgreementChange};
+use tongdao_domain::ticket::TicketStatus;
 use tongdao_domain::{Money, Rejection, Tariff};
 
 pub use model::*;
@@ -392,6 +393,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Notices customers whose balance fell under their threshold, once per fall; `make`
     /// writes the notice from (customer id, balance, threshold). Returns how many.
     async fn low_balance_warnings(&self, at: i64, make: LowBalanceNotice) -> StoreResult<u64>;
+    // Customer service (clause 3.6) and billing disputes (clause 3.8)
+    /// Opens a ticket. Every message id must be one of the customer's messages, else
+    /// `Refused(invalid_reference)` naming the first that is not (`message_ids[i]`).
+    async fn open_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket>;
+    /// A ticket with its replies and the adjustments that settled it, read together; with
+    /// `customer_id`, only that customer's (`NotFound` otherwise).
+    async fn find_ticket(&self, customer_id: Option<&str>, id: &str) -> StoreResult<TicketThread>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_tickets(&self, filter: TicketFilter) -> StoreResult<Vec<Ticket>>;
+    /// Adds a reply and moves the ticket as replies do (`TicketStatus::after_reply`;
+    /// `Refused(conflict)` when its status takes none), with `audit` (given its before and
+    /// after) for an operator's answer. With `customer_id`, only that customer's ticket.
+    async fn reply_ticket(
+        &self,
+        customer_id: Option<&str>,
+        reply: TicketReply,
+        audit: Option<AuditEntry>,
+    ) -> StoreResult<TicketThread>;
+    /// The operator moves a ticket to `status` (`TicketStatus::operator_may_set`), with its
+    /// audit entry (given its before and after).
+    async fn set_ticket_status(&self, id: &str, status: TicketStatus, audit: AuditEntry) -> StoreResult<TicketThread>;
+    /// Posts an adjustment that settles ticket `ticket_id` of the entry's customer: the
+    /// entry's `reference` becomes the ticket id (the ledger has no other column for it, and
+    /// its hash covers it), and `audit` is written with it. A ticket that does not exist or
+    /// is another customer's is `Refused(invalid_reference)` (`field` `ticket`).
+    async fn settle_ticket(
+        &self,
+        ticket_id: &str,
+        entry: NewLedgerEntry,
+        audit: AuditEntry,
+    ) -> StoreResult<LedgerEntry>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

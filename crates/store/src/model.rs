@@ -1,5 +1,6 @@
 //! Records the store takes and gives. Money is [`Money`], times are epoch milliseconds.
 
+use tongdao_domain::ticket::{TicketKind, TicketParty, TicketStatus};
 use tongdao_domain::{MessageStatus, Money};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -815,4 +816,80 @@ pub struct Termination {
     pub messages_cancelled: u64,
     /// The balance paid back to the customer by the settling refund entry.
     pub settled: Money,
+}
+
+/// A ticket as the customer opens it (clause 3.6); `answer_due_at` for complaints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    pub id: String,
+    pub customer_id: String,
+    pub kind: TicketKind,
+    pub subject: String,
+    pub body: String,
+    /// The customer's own messages a billing dispute is about.
+    pub message_ids: Vec<String>,
+    /// Statement lines a billing dispute is about, as the customer names them.
+    pub statement_lines: Vec<String>,
+    pub opened_at: i64,
+    pub answer_due_at: Option<i64>,
+}
+
+/// A ticket and where it stands. `answered_at` is the operator's last answer, `resolved_at`
+/// and `closed_at` the last time it became so; all are kept when it moves on (the status
+/// says where it is now), so `answered_at` set means the deadline of a complaint was met.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ticket {
+    pub id: String,
+    pub customer_id: String,
+    pub kind: TicketKind,
+    pub status: TicketStatus,
+    pub subject: String,
+    pub body: String,
+    pub message_ids: Vec<String>,
+    pub statement_lines: Vec<String>,
+    pub opened_at: i64,
+    pub answer_due_at: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    /// The last reply or change of status.
+    pub updated_at: i64,
+}
+
+impl Ticket {
+    /// A complaint left unanswered past its deadline (see [`tongdao_domain::ticket::is_overdue`]).
+    pub fn is_overdue(&self, now_ms: i64) -> bool {
+        tongdao_domain::ticket::is_overdue(self.status, self.answer_due_at, self.answered_at, now_ms)
+    }
+}
+
+/// One reply on a ticket, by its customer or the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketReply {
+    pub id: String,
+    pub ticket_id: String,
+    pub author: TicketParty,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A ticket with its replies (oldest first) and the adjustments that settled it (ledger
+/// entries naming it in their reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketThread {
+    pub ticket: Ticket,
+    pub replies: Vec<TicketReply>,
+    pub adjustments: Vec<LedgerEntry>,
+}
+
+/// Which tickets to list, newest first; `before` is the last id of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TicketFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<TicketStatus>,
+    pub kind: Option<TicketKind>,
+    /// Only complaints overdue at this time (see [`Ticket::is_overdue`]).
+    pub overdue_at: Option<i64>,
+    pub before: Option<String>,
+    pub limit: u32,
 }

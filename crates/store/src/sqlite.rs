@@ -22,6 +22,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{mpsc, oneshot};
 use tongdao_domain::agreement::{Agreement, AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, date_format};
+use tongdao_domain::ticket::TicketStatus;
 use tongdao_domain::{Clock, MessageStatus, Money, ReceiptRequest, SystemClock, Tariff};
 
 use self::frequency::RecipientCounts;
@@ -35,6 +36,7 @@ mod frequency;
 mod lifecycle;
 mod moderation;
 mod smpp;
+mod tickets;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
@@ -43,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "compliance", include_str!("../migrations/sqlite/0004_compliance.sql")),
     (5, "ledger_chain", include_str!("../migrations/sqlite/0005_ledger_chain.sql")),
     (6, "operations", include_str!("../migrations/sqlite/0006_operations.sql")),
+    (7, "tickets", include_str!("../migrations/sqlite/0007_tickets.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -167,15 +170,22 @@ fn migrate_connection(conn: &mut Connection) -> StoreResult<Vec<i64>> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )?;
-    let newest: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if newest > known {
+    // Each version not recorded yet is applied, not only those above the newest recorded:
+    // numbers are reserved ahead for work in progress, so a lower one may land after a
+    // higher one has been applied somewhere.
+    let recorded: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if let Some(unknown) = recorded.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
         return Err(StoreError::Backend(format!(
-            "the database is at schema version {newest}, newer than this binary knows ({known}); upgrade tongdao"
+            "the database has schema version {unknown}, which this binary does not know (it knows up to {known}); \
+             upgrade tongdao"
         )));
     }
     let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if *version == 5 {
@@ -787,6 +797,54 @@ fn append_ledger(conn: &Connection, row: LedgerRow<'_>) -> StoreResult<i64> {
         hash
     ])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Posts a top-up, adjustment or other manual entry (see [`Store::post_ledger_entry`]).
+fn post_entry(conn: &Connection, e: NewLedgerEntry) -> StoreResult<LedgerEntry> {
+    if let (LedgerKind::Topup, Some(reference)) = (e.kind, &e.reference) {
+        let sql =
+            format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE customer_id = ?1 AND kind = 'topup' AND reference = ?2");
+        let earlier = conn.prepare_cached(&sql)?.query_row([&e.customer_id, reference], ledger_row).optional()?;
+        if let Some(earlier) = earlier {
+            return if earlier.amount == e.amount {
+                Ok(earlier)
+            } else {
+                Err(StoreError::Conflict(format!("reference {reference:?} already topped up {}", earlier.amount)))
+            };
+        }
+    }
+    let balance = balance_of(conn, &e.customer_id)?;
+    let after = balance
+        .checked_add(e.amount.micros())
+        .ok_or_else(|| StoreError::Conflict("the balance would overflow".into()))?;
+    if after < 0 {
+        return Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed: -e.amount });
+    }
+    set_balance(conn, &e.customer_id, after)?;
+    let seq = append_ledger(
+        conn,
+        LedgerRow {
+            customer_id: &e.customer_id,
+            kind: e.kind,
+            amount: e.amount.micros(),
+            balance_after: after,
+            message_id: None,
+            reference: e.reference.as_deref(),
+            reason: e.reason.as_deref(),
+            now_ms: e.created_at,
+        },
+    )?;
+    Ok(LedgerEntry {
+        seq,
+        customer_id: e.customer_id,
+        kind: e.kind,
+        amount: e.amount,
+        balance_after: Money::from_micros(after),
+        message_id: None,
+        reference: e.reference,
+        reason: e.reason,
+        created_at: e.created_at,
+    })
 }
 
 fn set_balance(conn: &Connection, customer_id: &str, balance: i64) -> StoreResult<()> {
@@ -1437,61 +1495,7 @@ impl Store for SqliteStore {
     }
 
     async fn post_ledger_entry(&self, e: NewLedgerEntry) -> StoreResult<LedgerEntry> {
-        self.write(move |conn| {
-            if let (LedgerKind::Topup, Some(reference)) = (e.kind, &e.reference) {
-                let sql = format!(
-                    "SELECT {LEDGER_COLUMNS} FROM ledger WHERE customer_id = ?1 AND kind = 'topup' AND reference = ?2"
-                );
-                let earlier =
-                    conn.prepare_cached(&sql)?.query_row([&e.customer_id, reference], ledger_row).optional()?;
-                if let Some(earlier) = earlier {
-                    return if earlier.amount == e.amount {
-                        Ok(earlier)
-                    } else {
-                        Err(StoreError::Conflict(format!(
-                            "reference {reference:?} already topped up {}",
-                            earlier.amount
-                        )))
-                    };
-                }
-            }
-            let balance = balance_of(conn, &e.customer_id)?;
-            let after = balance
-                .checked_add(e.amount.micros())
-                .ok_or_else(|| StoreError::Conflict("the balance would overflow".into()))?;
-            if after < 0 {
-                return Err(StoreError::InsufficientBalance {
-                    balance: Money::from_micros(balance),
-                    needed: -e.amount,
-                });
-            }
-            set_balance(conn, &e.customer_id, after)?;
-            let seq = append_ledger(
-                conn,
-                LedgerRow {
-                    customer_id: &e.customer_id,
-                    kind: e.kind,
-                    amount: e.amount.micros(),
-                    balance_after: after,
-                    message_id: None,
-                    reference: e.reference.as_deref(),
-                    reason: e.reason.as_deref(),
-                    now_ms: e.created_at,
-                },
-            )?;
-            Ok(LedgerEntry {
-                seq,
-                customer_id: e.customer_id,
-                kind: e.kind,
-                amount: e.amount,
-                balance_after: Money::from_micros(after),
-                message_id: None,
-                reference: e.reference,
-                reason: e.reason,
-                created_at: e.created_at,
-            })
-        })
-        .await
+        self.write(move |conn| post_entry(conn, e)).await
     }
 
     async fn list_ledger(&self, customer_id: &str, after_seq: i64, limit: u32) -> StoreResult<Vec<LedgerEntry>> {
@@ -2189,6 +2193,44 @@ impl Store for SqliteStore {
 
     async fn low_balance_warnings(&self, at: i64, make: crate::LowBalanceNotice) -> StoreResult<u64> {
         self.write(move |conn| lifecycle::low_balance_warnings(conn, at, &*make)).await
+    }
+
+    async fn open_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
+        self.write(move |conn| tickets::open(conn, &ticket)).await
+    }
+
+    async fn find_ticket(&self, customer_id: Option<&str>, id: &str) -> StoreResult<TicketThread> {
+        let (customer_id, id) = (customer_id.map(str::to_owned), id.to_owned());
+        self.read(move |conn| tickets::read_thread(conn, customer_id.as_deref(), &id)).await
+    }
+
+    async fn list_tickets(&self, filter: TicketFilter) -> StoreResult<Vec<Ticket>> {
+        self.read(move |conn| tickets::list(conn, &filter)).await
+    }
+
+    async fn reply_ticket(
+        &self,
+        customer_id: Option<&str>,
+        reply: TicketReply,
+        audit: Option<AuditEntry>,
+    ) -> StoreResult<TicketThread> {
+        let customer_id = customer_id.map(str::to_owned);
+        self.write(move |conn| tickets::reply(conn, customer_id.as_deref(), &reply, audit.as_ref())).await
+    }
+
+    async fn set_ticket_status(&self, id: &str, status: TicketStatus, audit: AuditEntry) -> StoreResult<TicketThread> {
+        let id = id.to_owned();
+        self.write(move |conn| tickets::set_status(conn, &id, status, &audit)).await
+    }
+
+    async fn settle_ticket(
+        &self,
+        ticket_id: &str,
+        entry: NewLedgerEntry,
+        audit: AuditEntry,
+    ) -> StoreResult<LedgerEntry> {
+        let ticket_id = ticket_id.to_owned();
+        self.write(move |conn| tickets::settle(conn, &ticket_id, entry, &audit)).await
     }
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {

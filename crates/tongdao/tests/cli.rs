@@ -30,7 +30,7 @@ fn migrate_applies_once_and_config_default_prints_a_valid_file() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let first = tongdao(&data, &["migrate"]);
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 5 migration(s)"), "{first:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 7 migration(s)"), "{first:?}");
     let second = tongdao(&data, &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
 

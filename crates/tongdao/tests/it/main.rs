@@ -16,3 +16,4 @@ mod operator;
 mod refusals;
 mod service;
 mod smpp;
+mod tickets;
