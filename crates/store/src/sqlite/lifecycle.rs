@@ -445,7 +445,7 @@ pub(super) fn terminate(
 }
 
 /// Deletes what a terminated customer's service left about people — messages and their
-/// events, replies, contacts, suppressions, evidence, notices, outboxes — and blanks its
+/// events, replies, contacts, suppressions, evidence, notices, tickets, outboxes — and blanks its
 /// contact details; the ledger (the hash-chained billing record), agreements and the audit
 /// trail stay. Refused for a customer not terminated.
 pub(super) fn erase_customer(conn: &Connection, customer_id: &str, at: i64, audit: &AuditEntry) -> StoreResult<u64> {
@@ -463,7 +463,13 @@ pub(super) fn erase_customer(conn: &Connection, customer_id: &str, at: i64, audi
             "DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE customer_id = ?1)",
         )?
         .execute([customer_id])? as u64;
+    rows += conn
+        .prepare_cached(
+            "DELETE FROM ticket_replies WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = ?1)",
+        )?
+        .execute([customer_id])? as u64;
     for table in [
+        "tickets",
         "message_parts",
         "messages",
         "inbound_messages",

@@ -264,6 +264,10 @@ async fn a_terminated_customer_s_data_goes_once_its_retention_has_passed_and_the
     let keep = gw.onboard("keep", "10").await;
     let id = gw.send_one(&acme, TO, "personal content").await;
     gw.send_one(&keep, TO, "someone else's").await;
+    let ticket = json!({"kind": "complaint", "subject": "Late receipts", "body": "My number is 13800138000"});
+    let (status, ticket) = gw.as_customer(&acme.key, Method::POST, "/tickets", Some(ticket)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let ticket_path = format!("/tickets/{}", ticket["id"].as_str().expect("id"));
     let (_, breach) = gw
         .admin(
             Method::POST,
@@ -281,11 +285,13 @@ async fn a_terminated_customer_s_data_goes_once_its_retention_has_passed_and_the
     gw.clock.advance(150 * DAY);
     assert_eq!(gw.platform().erase_terminated().await.expect("erase"), 0);
     assert!(gw.platform().store().find_message(&acme.id, &id).await.is_ok());
+    assert_eq!(gw.admin(Method::GET, &ticket_path, None).await.0, StatusCode::OK);
     // Past six months after the termination: erased; the ledger and the other customer stay.
     gw.clock.advance(40 * DAY);
     assert_eq!(gw.platform().erase_terminated().await.expect("erase"), 1);
     assert_eq!(gw.platform().erase_terminated().await.expect("erase"), 0, "once");
     assert!(gw.platform().store().find_message(&acme.id, &id).await.is_err(), "the message is gone");
+    assert_eq!(gw.admin(Method::GET, &ticket_path, None).await.0, StatusCode::NOT_FOUND, "and the ticket");
     let (_, customer) = gw.admin(Method::GET, &format!("/customers/{}", acme.id), None).await;
     assert!(customer["erased_at"].is_string(), "{customer}");
     assert_eq!(gw.ledger_entries(&acme.id).await, entries_before, "the billing record stays");
