@@ -12,6 +12,7 @@
 //! - [`carriers`]: what the operator sees of the carrier links;
 //! - [`account`]: webhook settings, numbers that route replies, inbound messages;
 //! - [`smpp`]: SMPP credentials and checking binds;
+//! - [`statements`]: monthly statements and the reconciliation report (clauses 3.8, 5);
 //! - [`credentials`]: API keys and operator tokens: generation and hashing;
 //! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
 //! - [`metrics`]: counters the edges render.
@@ -33,6 +34,7 @@ pub mod records;
 pub mod retention;
 pub mod screening;
 pub mod smpp;
+pub mod statements;
 
 use std::sync::Arc;
 
