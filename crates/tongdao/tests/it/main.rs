@@ -15,3 +15,4 @@ mod operator;
 mod refusals;
 mod service;
 mod smpp;
+mod statements;
