@@ -26,12 +26,15 @@ impl FromRequestParts<AppState> for CustomerAuth {
         let customer = state.platform.authenticate_customer(secret).await?;
         // Suspended (clause 3.5): every call is refused, but a send is refused by the accept
         // path itself, after its idempotency check, so that the retry of a request accepted
-        // before the suspension still gets its first answer; and tickets stay open, so that a
-        // suspended customer can still reach customer service (clause 3.6) and dispute.
+        // before the suspension still gets its first answer; and tickets, statements and
+        // notices stay open, so that a suspended customer can still reach customer service
+        // (clause 3.6), check its bills and dispute them (3.8), and read what it was told.
         let path = parts.uri.path();
         let send = parts.method == axum::http::Method::POST && path == "/v1/messages";
-        let tickets = path == "/v1/tickets" || path.starts_with("/v1/tickets/");
-        if !send && !tickets {
+        let open = ["/v1/tickets", "/v1/statements", "/v1/notices"]
+            .iter()
+            .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+        if !send && !open {
             state.platform.ensure_not_suspended(&customer).await?;
         }
         Ok(CustomerAuth(customer))

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`customer`]: the `/v1` customer API (send, quote, messages, balance, pricing, agreement);
 //! - [`admin`]: the `/admin/v1` operator API (customers, agreements, tariffs, money, keys);
+//! - [`billing`]: monthly statements (JSON or CSV) and the reconciliation report (clauses 3.8, 5);
 //! - [`compliance`]: contacts, opt-outs, the blocklist and the out-of-scope report (clause 2);
 //! - [`moderation`]: held messages, violations, the audit trail, lexicons, signatures and templates;
 //! - [`tickets`]: customer service and billing disputes (clauses 3.6, 3.8);
@@ -16,6 +17,7 @@
 //! Contain SQL or business rules: every handler translates and calls [`tongdao_pipeline::Platform`].
 
 pub mod admin;
+pub mod billing;
 pub mod compliance;
 pub mod customer;
 pub mod error;
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(moderation::routes())
         .merge(lifecycle::routes())
         .merge(tickets::routes())
+        .merge(billing::routes())
         .merge(service::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -14,7 +14,8 @@ use crate::rejection::{ErrorCode, Rejection};
 
 /// The legal floor for keeping records: clause 3.1 and 3.7, never below 6 months.
 pub const MIN_LOG_RETENTION_MONTHS: u32 = 6;
-const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
+/// China Standard Time is UTC+8 all year (no daylight saving).
+pub const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,7 +216,8 @@ impl AgreementTerms {
 pub const EARLIEST_EFFECTIVE_YEAR: i32 = 2000;
 pub const LATEST_EFFECTIVE_YEAR: i32 = 2100;
 
-fn date_start_ms(date: Date) -> i64 {
+/// 00:00 CST on `date`, epoch ms.
+pub(crate) fn date_start_ms(date: Date) -> i64 {
     let days = i64::from(date.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day());
     days * 86_400_000 - CST_OFFSET_MS
 }

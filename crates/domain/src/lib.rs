@@ -11,6 +11,7 @@
 //! - [`money`]: exact integer micro-units, shown as 4-decimal strings;
 //! - [`tariff`]: the price per billable segment by destination;
 //! - [`agreement`]: the service agreement's fields and the states that allow sending;
+//! - [`period`]: the CST months and days of statements and reconciliation;
 //! - [`callback`]: which webhook URLs are allowed (no private or loopback targets by default);
 //! - [`message`]: message statuses and the request limits;
 //! - [`ticket`]: customer-service tickets: kinds, statuses, who may move them, deadlines;
@@ -29,6 +30,7 @@ pub mod money;
 pub mod msisdn;
 pub mod numbering;
 pub mod optout;
+pub mod period;
 pub mod rejection;
 pub mod tariff;
 pub mod text;

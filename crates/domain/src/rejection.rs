@@ -47,6 +47,7 @@ codes! {
     RecipientBlocked => "recipient_blocked", 403, 0x0B, "the operator has blocked this recipient for every customer";
     ContentRejected => "content_rejected", 422, 0x45, "the content is forbidden by the agreement (clause 2.3); the message names the category";
     InvalidReference => "invalid_reference", 422, 0xC1, "a referenced message or ticket does not exist or is not the customer's; `field` names it";
+    PeriodNotStarted => "period_not_started", 422, 0xC1, "the period asked for (a statement's month, a report's days) has not begun yet";
     SignatureRequired => "signature_required", 403, 0x45, "the agreement requires one of the customer's approved signatures 【…】 at the start or end of the text";
     TemplateRequired => "template_required", 403, 0x45, "the agreement allows only approved templates (template_id and params)";
     TemplateNotApproved => "template_not_approved", 403, 0x45, "the template is not (yet) approved by the operator";

@@ -13,6 +13,7 @@
 //! - [`account`]: webhook settings, numbers that route replies, inbound messages;
 //! - [`smpp`]: SMPP credentials and checking binds;
 //! - [`tickets`]: customer service (clause 3.6) and billing disputes (clause 3.8);
+//! - [`statements`]: monthly statements and the reconciliation report (clauses 3.8, 5);
 //! - [`credentials`]: API keys and operator tokens: generation and hashing;
 //! - [`cache`]: short-lived copies of keys and profiles so the hot path reads no table;
 //! - [`metrics`]: counters the edges render.
@@ -35,6 +36,7 @@ pub mod records;
 pub mod retention;
 pub mod screening;
 pub mod smpp;
+pub mod statements;
 pub mod tickets;
 
 use std::sync::Arc;

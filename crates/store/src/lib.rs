@@ -424,6 +424,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         entry: NewLedgerEntry,
         audit: AuditEntry,
     ) -> StoreResult<LedgerEntry>;
+    // Billing documents (issue 6: clauses 3.8 and 5), read in one transaction each
+    /// The customer's ledger over the period `[from_ms, to_ms)`, aggregated for its monthly
+    /// statement: opening and closing balance, entries by kind and CST day (charges also by
+    /// destination carrier), the chain head, and its top-ups and adjustments one by one (at
+    /// most `list_limit` of each).
+    async fn statement(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        list_limit: u32,
+    ) -> StoreResult<StatementData>;
+    /// The messages charged in `[from_ms, to_ms)` by the link they went out on and CST day,
+    /// with what the carriers accepted, receipted and refused of them.
+    async fn reconciliation(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReconciliationRow>>;
 
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.

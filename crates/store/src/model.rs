@@ -893,3 +893,76 @@ pub struct TicketFilter {
     pub before: Option<String>,
     pub limit: u32,
 }
+
+/// The newest ledger entry up to some point, as the hash chain has it: the statement's proof
+/// (clause 3.8). `tongdao verify` checks that the chain through it is whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// One group of a customer's ledger entries of one kind in a statement period: on one CST
+/// day (`day_start_ms`, 00:00 CST) and, for charges, of messages to one destination carrier
+/// (`None`: the numbering plan named none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerGroup {
+    pub kind: LedgerKind,
+    pub day_start_ms: i64,
+    pub carrier: Option<String>,
+    pub entries: u64,
+    /// Charges: the charged messages' segments; 0 for the other kinds.
+    pub segments: u64,
+    /// Signed, as in the ledger.
+    pub amount: Money,
+}
+
+/// Entries of one kind listed one by one, at most a cap of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListedEntries {
+    pub entries: Vec<LedgerEntry>,
+    /// More entries of the kind are in the period than are listed.
+    pub truncated: bool,
+}
+
+/// A customer's ledger over a period, aggregated by the store: the monthly statement's
+/// figures (clause 3.8). The period is the run of the customer's entries from the first one
+/// stamped at or after its start up to (not including) the first one stamped at or after
+/// its end, in ledger order; so consecutive periods share their boundary entry-for-entry,
+/// and `closing − opening` is exactly the sum of the groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementData {
+    /// `balance_after` of the customer's last entry before the period; 0 if none.
+    pub opening: Money,
+    /// `balance_after` of the customer's last entry up to the period's end; 0 if none.
+    pub closing: Money,
+    /// That last entry, as the chain has it.
+    pub head: Option<ChainHead>,
+    /// Every entry of the period by kind and CST day, charges also by destination carrier.
+    pub groups: Vec<LedgerGroup>,
+    pub topups: ListedEntries,
+    pub adjustments: ListedEntries,
+}
+
+/// One (link, CST day) of the reconciliation report (clause 5): the messages charged that
+/// day that went out on the link (`None`: they never reached one — cancelled, expired,
+/// held, waiting, or no carrier serves them), and what the carrier answered for them
+/// whenever it did. Segment counts: a submit_sm accepted counts its share of the message's
+/// segments (all of them for one carrying message_payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconciliationRow {
+    pub link: Option<String>,
+    pub day_start_ms: i64,
+    pub messages: u64,
+    pub charged_segments: u64,
+    /// What their charges took, positive.
+    pub charged: Money,
+    /// What was refunded of them since (unaccepted or undelivered shares, cancellations).
+    pub refunded: Money,
+    /// Segments whose submit_sm the carrier answered OK.
+    pub submitted_segments: u64,
+    /// Segments with a delivery receipt, by its outcome.
+    pub receipts: Vec<(PartOutcome, u64)>,
+    /// Messages that ended `failed` at submission (a permanent refusal, or no route).
+    pub failed_messages: u64,
+}

@@ -29,6 +29,7 @@ use self::frequency::RecipientCounts;
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
+mod billing;
 mod carrier;
 pub mod chain;
 mod compliance;
@@ -2231,6 +2232,21 @@ impl Store for SqliteStore {
     ) -> StoreResult<LedgerEntry> {
         let ticket_id = ticket_id.to_owned();
         self.write(move |conn| tickets::settle(conn, &ticket_id, entry, &audit)).await
+    }
+
+    async fn statement(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        list_limit: u32,
+    ) -> StoreResult<StatementData> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| billing::statement(conn, &customer_id, from_ms, to_ms, list_limit)).await
+    }
+
+    async fn reconciliation(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReconciliationRow>> {
+        self.read(move |conn| billing::reconciliation(conn, from_ms, to_ms)).await
     }
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {

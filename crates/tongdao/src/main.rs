@@ -117,6 +117,21 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// A customer's monthly statement (agreement clause 3.8) as JSON or CSV, with the ledger
+    /// chain head that proves it (`tongdao verify`); recorded in the audit trail.
+    Statement {
+        /// Customer id or name.
+        #[arg(long)]
+        customer: String,
+        /// The month, YYYY-MM (China Standard Time); the current one gives a running statement.
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// The file to write (mode 0600), with `<output>.sha256` beside it; printed when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Load generators.
     Bench {
         #[command(subcommand)]
@@ -395,6 +410,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(serde_json::json!({
                 "records": export.records,
                 "sha256": export.sha256,
+                "output": output.display().to_string(),
+                "checksum_file": checksum.display().to_string(),
+            }))
+        }
+        Command::Statement { customer, month, format, output } => {
+            let platform = admin_platform(&config, clock).await?;
+            let format = match format {
+                ExportFormat::Csv => tongdao_pipeline::statements::StatementFormat::Csv,
+                ExportFormat::Json => tongdao_pipeline::statements::StatementFormat::Json,
+            };
+            let rendered = platform
+                .export_statement(&customer, &month, format, "operator (command line)")
+                .await
+                .map_err(|r| anyhow!("{r}"))?;
+            let Some(output) = output else {
+                use std::io::Write;
+                return std::io::stdout().write_all(&rendered.bytes).context("writing the statement");
+            };
+            tongdao::files::write_private(&output, &rendered.bytes)?;
+            let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let checksum = output.with_file_name(format!("{name}.sha256"));
+            tongdao::files::write_private(&checksum, format!("{}  {name}\n", rendered.sha256).as_bytes())?;
+            let statement = &rendered.statement;
+            print_json(serde_json::json!({
+                "customer_id": statement.customer_id,
+                "month": statement.month.to_string(),
+                "final": statement.is_final,
+                "closing_balance": statement.closing,
+                "chain": statement.chain.as_ref().map(|c| serde_json::json!({"seq": c.seq, "hash": c.hash})),
+                "sha256": rendered.sha256,
                 "output": output.display().to_string(),
                 "checksum_file": checksum.display().to_string(),
             }))

@@ -214,3 +214,47 @@ fn export_records_writes_a_private_file_and_its_checksum() {
     );
     assert!(!unknown.status.success());
 }
+
+#[test]
+fn statement_writes_a_private_file_with_its_checksum_and_the_chain_head_and_is_audited() {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    use tongdao_domain::Clock;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let acme = json(&tongdao(&data, &["customer", "create", "acme"]));
+    json(&tongdao(&data, &["topup", "acme", "12.5", "--reference", "tx-1"]));
+    let month = tongdao_domain::period::CalendarMonth::containing(tongdao_domain::SystemClock.now_ms()).to_string();
+    let output = dir.path().join("acme.csv");
+    let path = output.to_str().expect("utf-8 path");
+    let args = ["statement", "--customer", "acme", "--month", &month, "--format", "csv", "--output", path];
+    let summary = json(&tongdao(&data, &args));
+    assert_eq!((summary["closing_balance"].as_str(), summary["chain"]["seq"].as_i64()), (Some("12.5000"), Some(1)));
+    let written = std::fs::read(&output).expect("written");
+    assert!(String::from_utf8_lossy(&written).contains(",1,,12.5000,tx-1,\n"), "the top-up is listed");
+    assert_eq!(std::fs::metadata(&output).expect("meta").permissions().mode() & 0o777, 0o600);
+    let sha256 = hex::encode(sha2::Sha256::digest(&written));
+    assert_eq!(summary["sha256"].as_str(), Some(sha256.as_str()));
+    let checksum = std::fs::read_to_string(dir.path().join("acme.csv.sha256")).expect("checksum file");
+    assert_eq!(checksum, format!("{sha256}  acme.csv\n"));
+    let whole = json(&tongdao(&data, &["verify"]));
+    assert_eq!(whole["head"], summary["chain"]["hash"], "the statement's chain head is the verified chain's");
+
+    // Without --output the statement is printed (JSON by default); each export is audited.
+    let printed = json(&tongdao(&data, &["statement", "--customer", "acme", "--month", &month]));
+    assert_eq!(
+        (printed["customer_id"].as_str(), printed["closing_balance"].as_str()),
+        (acme["id"].as_str(), Some("12.5000"))
+    );
+    let conn = rusqlite::Connection::open(data.join("tongdao.db")).expect("open");
+    let audited: Vec<(String, String)> = conn
+        .prepare("SELECT target, reason FROM audit_log WHERE action = 'statement.export' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("audit");
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert_eq!(Some(audited[0].0.as_str()), acme["id"].as_str());
+    assert!(audited[0].1.contains(&sha256), "{audited:?}");
+
+    let future = tongdao(&data, &["statement", "--customer", "acme", "--month", "2100-12"]);
+    assert!(!future.status.success() && String::from_utf8_lossy(&future.stderr).contains("period_not_started"));
+}

@@ -422,3 +422,27 @@ async fn notices_are_emailed_to_the_customer_s_notice_address_when_smtp_is_confi
     let due = gw.platform().store().notices_to_email(i64::MAX, 10).await.expect("due");
     assert!(due.is_empty(), "{due:?}");
 }
+
+#[tokio::test]
+async fn a_suspended_customer_still_reads_its_notices_and_statements_and_nothing_else() {
+    let gw = TestGateway::spawn().await;
+    let acme = gw.onboard("acme", "10").await;
+    let (status, _) = gw
+        .admin(
+            Method::POST,
+            &format!("/customers/{}/breaches", acme.id),
+            Some(json!({"clause": "2.3", "facts": "ads"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = gw
+        .admin(Method::POST, &format!("/agreements/{}/suspend", acme.agreement_id), Some(json!({"reason": "ads"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = gw.as_customer(&acme.key, Method::GET, "/balance", None).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "account_suspended"));
+    let (status, list) = gw.as_customer(&acme.key, Method::GET, "/notices", None).await;
+    assert_eq!((status, list["notices"][0]["kind"].as_str()), (StatusCode::OK, Some("breach")), "{list}");
+    let (status, statement) = gw.as_customer(&acme.key, Method::GET, "/statements/2026-06", None).await;
+    assert_eq!((status, statement["closing_balance"].as_str()), (StatusCode::OK, Some("10.0000")), "{statement}");
+}

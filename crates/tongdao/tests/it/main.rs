@@ -16,4 +16,5 @@ mod operator;
 mod refusals;
 mod service;
 mod smpp;
+mod statements;
 mod tickets;
