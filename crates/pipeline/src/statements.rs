@@ -335,14 +335,6 @@ struct Counts {
     receipts: [u64; 5],
 }
 
-const OUTCOMES: [PartOutcome; 5] = [
-    PartOutcome::Delivered,
-    PartOutcome::Undeliverable,
-    PartOutcome::Expired,
-    PartOutcome::Rejected,
-    PartOutcome::Unknown,
-];
-
 impl Counts {
     fn add(&mut self, row: &ReconciliationRow) {
         self.messages += row.messages;
@@ -352,7 +344,7 @@ impl Counts {
         self.submitted_segments += row.submitted_segments;
         self.failed_messages += row.failed_messages;
         for (outcome, segments) in &row.receipts {
-            if let Some(i) = OUTCOMES.iter().position(|o| o == outcome) {
+            if let Some(i) = PartOutcome::ALL.iter().position(|o| o == outcome) {
                 self.receipts[i] += segments;
             }
         }
@@ -361,7 +353,7 @@ impl Counts {
     fn to_json(self) -> serde_json::Value {
         let receipted: u64 = self.receipts.iter().sum();
         let mut receipts = serde_json::json!({ "segments": receipted });
-        for (outcome, segments) in OUTCOMES.iter().zip(self.receipts) {
+        for (outcome, segments) in PartOutcome::ALL.iter().zip(self.receipts) {
             receipts[outcome.as_str()] = serde_json::Value::from(segments);
         }
         serde_json::json!({

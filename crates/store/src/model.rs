@@ -270,6 +270,15 @@ pub enum PartOutcome {
 }
 
 impl PartOutcome {
+    /// Every outcome, in the order reports list them.
+    pub const ALL: [PartOutcome; 5] = [
+        PartOutcome::Delivered,
+        PartOutcome::Undeliverable,
+        PartOutcome::Expired,
+        PartOutcome::Rejected,
+        PartOutcome::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartOutcome::Delivered => "delivered",

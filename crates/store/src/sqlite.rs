@@ -603,6 +603,12 @@ const AGREEMENT_COLUMNS: &str = "id, customer_id, version, provider_name, provid
      scope_policy, charge_on, max_segments, terms_version, signed_at, accepted_at, accepted_terms_version, \
      suspended_at, suspension_reason, terminated_at, termination_reason, created_at, compliance";
 
+/// A column holding a JSON array of strings.
+fn string_list(r: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = r.get(column)?;
+    serde_json::from_str(&text).map_err(|_| conversion_error(column, "not a JSON array of strings"))
+}
+
 fn conversion_error(column: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.to_owned().into())
 }

@@ -315,15 +315,6 @@ fn charged_day_sql(links: usize) -> String {
 
 const CHARGED_COLUMNS: usize = 6;
 
-/// The outcomes receipts are counted by, in the order of [`receipted_day_sql`]'s columns.
-const OUTCOMES: [PartOutcome; 5] = [
-    PartOutcome::Delivered,
-    PartOutcome::Undeliverable,
-    PartOutcome::Expired,
-    PartOutcome::Rejected,
-    PartOutcome::Unknown,
-];
-
 /// Receipted segments of the messages charged in `[?1, ?2)`, per link `?3…` and outcome, in
 /// one pass: one `message_parts` row per submit_sm the carrier accepted, with the receipt's
 /// outcome once it came. A message names its parts in `carrier_message_ids` (comma-separated,
@@ -332,9 +323,9 @@ const OUTCOMES: [PartOutcome; 5] = [
 /// counted (nor are the parts of a message whose ids are not plain text). `CROSS JOIN` keeps
 /// the order: left to itself, SQLite read every part of the link for each message.
 fn receipted_day_sql(links: usize) -> String {
-    let mut columns = Vec::with_capacity(OUTCOMES.len() * links);
+    let mut columns = Vec::with_capacity(PartOutcome::ALL.len() * links);
     for k in 0..links {
-        for outcome in OUTCOMES {
+        for outcome in PartOutcome::ALL {
             let outcome = outcome.as_str();
             columns.push(format!(
                 "SUM(CASE WHEN m.link IS ?{} AND p.outcome = '{outcome}' THEN m.segments / m.parts_total END)",
@@ -362,7 +353,7 @@ fn link_rows(day: i64, links: &[Option<String>], charged: &[i64], receipted: &[i
         .iter()
         .enumerate()
         .map(|(k, link)| {
-            let (c, r) = (CHARGED_COLUMNS * k, OUTCOMES.len() * k);
+            let (c, r) = (CHARGED_COLUMNS * k, PartOutcome::ALL.len() * k);
             ReconciliationRow {
                 link: link.clone(),
                 day_start_ms: day,
@@ -372,7 +363,11 @@ fn link_rows(day: i64, links: &[Option<String>], charged: &[i64], receipted: &[i
                 submitted_segments: count(charged, c + 3),
                 failed_messages: count(charged, c + 4),
                 refunded: Money::from_micros(at(charged, c + 5)),
-                receipts: OUTCOMES.iter().enumerate().map(|(o, outcome)| (*outcome, count(receipted, r + o))).collect(),
+                receipts: PartOutcome::ALL
+                    .iter()
+                    .enumerate()
+                    .map(|(o, outcome)| (*outcome, count(receipted, r + o)))
+                    .collect(),
             }
         })
         .filter(|row| row.messages > 0)

@@ -167,21 +167,16 @@ pub(super) fn set_notice_email(
 const WINDOW_COLUMNS: &str =
     "id, starts_at, ends_at, carriers, services, description, emergency_reason, customers, created_at, cancelled_at";
 
-fn json_list(r: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
-    let text: String = r.get(column)?;
-    serde_json::from_str(&text).map_err(|_| super::conversion_error(column, "not a JSON list of strings"))
-}
-
 fn window_row(r: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
     Ok(MaintenanceWindow {
         id: r.get(0)?,
         starts_at: r.get(1)?,
         ends_at: r.get(2)?,
-        carriers: json_list(r, 3)?,
-        services: json_list(r, 4)?,
+        carriers: super::string_list(r, 3)?,
+        services: super::string_list(r, 4)?,
         description: r.get(5)?,
         emergency_reason: r.get(6)?,
-        customers: json_list(r, 7)?,
+        customers: super::string_list(r, 7)?,
         created_at: r.get(8)?,
         cancelled_at: r.get(9)?,
     })

@@ -19,11 +19,6 @@ const MAX_ADJUSTMENTS_SHOWN: u32 = 1000;
 const TICKET_COLUMNS: &str = "id, customer_id, kind, status, subject, body, message_ids, statement_lines, opened_at, \
      answer_due_at, answered_at, resolved_at, closed_at, updated_at";
 
-fn strings(r: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
-    let json: String = r.get(column)?;
-    serde_json::from_str(&json).map_err(|_| conversion_error(column, "not a JSON array of strings"))
-}
-
 fn ticket_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     let kind: String = r.get(2)?;
     let status: String = r.get(3)?;
@@ -34,8 +29,8 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         status: TicketStatus::parse(&status).ok_or_else(|| conversion_error(3, "bad ticket status"))?,
         subject: r.get(4)?,
         body: r.get(5)?,
-        message_ids: strings(r, 6)?,
-        statement_lines: strings(r, 7)?,
+        message_ids: super::string_list(r, 6)?,
+        statement_lines: super::string_list(r, 7)?,
         opened_at: r.get(8)?,
         answer_due_at: r.get(9)?,
         answered_at: r.get(10)?,
