@@ -4,6 +4,7 @@ use tongdao_domain::Money;
 use tongdao_store::sqlite::SqliteStore;
 use tongdao_store::*;
 
+#[allow(dead_code)] // not every test binary uses it
 pub async fn store_with_balance(micros: i64) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("dir");
     let store = SqliteStore::open(&dir.path().join("t.db")).expect("open");
