@@ -19,7 +19,7 @@ use crate::admin::created;
 use crate::customer::page_limit;
 use crate::error::ApiResult;
 use crate::extract::{CustomerAuth, JsonBody, MaybeJson, OperatorAuth};
-use crate::views::CustomerView;
+use crate::views::{CustomerView, opt_time};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,10 +36,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/maintenance", post(schedule).get(windows))
         .route("/admin/v1/maintenance/{id}", get(get_window))
         .route("/admin/v1/maintenance/{id}/cancel", post(cancel_window))
-}
-
-fn opt_time(ms: Option<i64>) -> Option<String> {
-    ms.map(rfc3339)
 }
 
 fn notice_view(n: &Notice) -> Value {

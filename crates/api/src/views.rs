@@ -13,7 +13,7 @@ fn time(ms: i64) -> String {
     rfc3339(ms)
 }
 
-fn opt_time(ms: Option<i64>) -> Option<String> {
+pub(crate) fn opt_time(ms: Option<i64>) -> Option<String> {
     ms.map(rfc3339)
 }
 

@@ -359,12 +359,7 @@ impl Platform {
         for customer in self.store().list_customers().await.map_err(rejection_from_store)? {
             let (Some(terminated), None) = (customer.terminated_at, customer.erased_at) else { continue };
             let agreements = self.store().list_agreements(&customer.id).await.map_err(rejection_from_store)?;
-            let months = agreements
-                .iter()
-                .map(|a| a.terms.log_retention_months)
-                .max()
-                .unwrap_or(MIN_LOG_RETENTION_MONTHS)
-                .max(MIN_LOG_RETENTION_MONTHS);
+            let months = crate::retention::retention_months(&agreements).unwrap_or(MIN_LOG_RETENTION_MONTHS);
             if terminated >= months_before(self.now_ms(), months) {
                 continue;
             }

@@ -13,6 +13,12 @@ use crate::{Platform, rejection_from_store};
 /// Messages erased per store call, so that other writes interleave.
 const PURGE_BATCH: u32 = 10_000;
 
+/// How long a customer's records are kept: the largest period any of its agreement versions
+/// names, never under the legal floor; `None` without an agreement.
+pub(crate) fn retention_months(agreements: &[tongdao_domain::Agreement]) -> Option<u32> {
+    agreements.iter().map(|a| a.terms.log_retention_months).max().map(|m| m.max(MIN_LOG_RETENTION_MONTHS))
+}
+
 impl Platform {
     /// One pass over every customer; returns what went, in total.
     pub async fn retention_sweep(&self) -> Result<PurgeReport, Rejection> {
@@ -20,8 +26,7 @@ impl Platform {
         for customer in self.store().list_customers().await.map_err(rejection_from_store)? {
             let agreements = self.store().list_agreements(&customer.id).await.map_err(rejection_from_store)?;
             // No agreement, nothing agreed on how long to keep: keep everything.
-            let Some(months) = agreements.iter().map(|a| a.terms.log_retention_months).max() else { continue };
-            let months = months.max(MIN_LOG_RETENTION_MONTHS);
+            let Some(months) = retention_months(&agreements) else { continue };
             let before = months_before(self.now_ms(), months);
             loop {
                 let reason = Some(format!("older than {months} months (log_retention_months)"));

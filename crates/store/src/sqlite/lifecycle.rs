@@ -148,18 +148,36 @@ pub(super) fn set_notice_email(
     email: Option<&str>,
     audit: &AuditEntry,
 ) -> StoreResult<Customer> {
-    let before = super::find_customer(conn, customer_id)?;
-    conn.prepare_cached("UPDATE customers SET notice_email = ?2 WHERE id = ?1")?.execute(params![before.id, email])?;
-    let snapshot = |e: Option<&str>| serde_json::json!({ "notice_email": e }).to_string();
-    moderation::append_audit(
+    change_customer(
         conn,
-        &AuditEntry {
-            before: Some(snapshot(before.notice_email.as_deref())),
-            after: Some(snapshot(email)),
-            ..audit.clone()
-        },
-    )?;
-    super::find_customer(conn, &before.id)
+        customer_id,
+        "UPDATE customers SET notice_email = ?2 WHERE id = ?1",
+        &email,
+        audit,
+        |c| serde_json::json!({ "notice_email": c.notice_email }),
+    )
+}
+
+/// Runs `sql` (`?1` the customer's id, `?2` `value`) and audits the change with the
+/// customer's `snapshot` before and after.
+fn change_customer(
+    conn: &Connection,
+    customer_id: &str,
+    sql: &str,
+    value: &dyn rusqlite::ToSql,
+    audit: &AuditEntry,
+    snapshot: impl Fn(&Customer) -> serde_json::Value,
+) -> StoreResult<Customer> {
+    let before = super::find_customer(conn, customer_id)?;
+    conn.prepare_cached(sql)?.execute(params![before.id, value])?;
+    let after = super::find_customer(conn, &before.id)?;
+    let entry = AuditEntry {
+        before: Some(snapshot(&before).to_string()),
+        after: Some(snapshot(&after).to_string()),
+        ..audit.clone()
+    };
+    moderation::append_audit(conn, &entry)?;
+    Ok(after)
 }
 
 // ---- maintenance ---------------------------------------------------------------------------
@@ -500,20 +518,15 @@ pub(super) fn set_low_balance_threshold(
     threshold: Option<Money>,
     audit: &AuditEntry,
 ) -> StoreResult<Customer> {
-    let before = super::find_customer(conn, customer_id)?;
-    conn.prepare_cached("UPDATE customers SET low_balance_threshold = ?2, low_balance_warned_at = NULL WHERE id = ?1")?
-        .execute(params![before.id, threshold.map(Money::micros)])?;
-    let snapshot =
-        |t: Option<Money>| serde_json::json!({ "low_balance_threshold": t.map(|m| m.to_string()) }).to_string();
-    moderation::append_audit(
+    let sql = "UPDATE customers SET low_balance_threshold = ?2, low_balance_warned_at = NULL WHERE id = ?1";
+    change_customer(
         conn,
-        &AuditEntry {
-            before: Some(snapshot(before.low_balance_threshold)),
-            after: Some(snapshot(threshold)),
-            ..audit.clone()
-        },
-    )?;
-    super::find_customer(conn, &before.id)
+        customer_id,
+        sql,
+        &threshold.map(Money::micros),
+        audit,
+        |c| serde_json::json!({ "low_balance_threshold": c.low_balance_threshold.map(|m| m.to_string()) }),
+    )
 }
 
 /// Customers whose balance fell under their threshold and who were not yet warned: each
