@@ -1,9 +1,9 @@
 //! tongdao's durable store.
 //!
 //! The [`Store`] trait is the only way the rest of the platform reaches data: each method is
-//! one use case in one transaction. [`sqlite::SqliteStore`] is the embedded default; a
-//! PostgreSQL backend will implement the same trait (issue 7), with one conformance suite
-//! over the trait for both.
+//! one use case in one transaction. [`sqlite::SqliteStore`] is the embedded default;
+//! [`postgres::PgStore`] implements the same trait for several nodes on one PostgreSQL
+//! (issue 7), and one conformance suite over the trait holds both to the same contract.
 //!
 //! # Layout
 //! - [`model`]: the records the store takes and gives;
@@ -22,6 +22,7 @@
 //! Leak SQL or backend types outside this crate.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

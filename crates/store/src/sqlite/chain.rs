@@ -15,7 +15,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The fields of an entry that its hash covers.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     pub customer_id: &'a str,
     pub kind: &'a str,
     pub amount: i64,
@@ -27,7 +27,7 @@ pub(super) struct Fields<'a> {
 }
 
 /// The hash of an entry with these fields after `previous`.
-pub(super) fn entry_hash(previous: &str, f: &Fields<'_>) -> String {
+pub(crate) fn entry_hash(previous: &str, f: &Fields<'_>) -> String {
     let canonical = serde_json::json!([
         f.customer_id,
         f.kind,

@@ -1,0 +1,4 @@
+//! The contract of the billing methods.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! The contract of the carrier methods.
+
+#[allow(unused_imports)]
+use super::*;

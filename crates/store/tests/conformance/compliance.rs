@@ -1,0 +1,4 @@
+//! The contract of the compliance methods.
+
+#[allow(unused_imports)]
+use super::*;
