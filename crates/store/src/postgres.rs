@@ -214,7 +214,7 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
         let store = PgStore { pool, location: redact_url(url), counters: Arc::default() };
         // Fail now, not at the first request, when the database cannot be reached.
-        store.client().await?;
+        drop(store.client().await?);
         Ok(store)
     }
 

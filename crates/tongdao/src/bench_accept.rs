@@ -37,7 +37,7 @@ pub async fn run_accept(args: AcceptBenchArgs) -> anyhow::Result<String> {
     let dir = args.bench_dir.clone().unwrap_or(temp);
     anyhow::ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());
     let config = Config { data_dir: dir.clone(), ..Config::default() };
-    let platform = gateway::open_platform(&config, Arc::new(SystemClock))?;
+    let platform = gateway::open_platform(&config, Arc::new(SystemClock)).await?;
     demo::ensure_demo(&platform, &config).await?;
     let customer = platform.customer(demo::DEMO_CUSTOMER).await.map_err(|r| anyhow!("{r}"))?;
     if args.frequency_limits {

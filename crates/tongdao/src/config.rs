@@ -20,6 +20,9 @@ pub const DEFAULT_TOML: &str = include_str!("../default-config.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; unset, SQLite in `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     pub http: SocketAddr,
     /// Open HTTP connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
@@ -158,6 +161,8 @@ impl SmtpConfig {
 pub struct StoreConfig {
     pub max_batch: usize,
     pub queue: usize,
+    /// PostgreSQL connections per node at most.
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -187,7 +192,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./tongdao-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_connections: 10_000,
-            store: StoreConfig { max_batch: 1024, queue: 8192 },
+            store: StoreConfig { max_batch: 1024, queue: 8192, connections: 16 },
+            database_url: None,
             numbering: NumberingConfig::default(),
             provider: ProviderConfig {
                 name: "tongdao SMS provider".into(),
@@ -249,10 +255,13 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 const SECTIONS: &[&str] = &[
     "data_dir",
+    "database_url",
     "http",
     "max_connections",
     "store",
@@ -287,6 +296,12 @@ impl Config {
             "[smpp] tls_cert and tls_key go together"
         );
         config.smtp.mail()?;
+        if let Some(url) = &config.database_url {
+            anyhow::ensure!(
+                tongdao_store::postgres::is_postgres_url(url),
+                "database_url must be a postgres:// or postgresql:// URL (unset, the store is SQLite in data_dir)"
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for carrier in &config.carrier {
             carrier.validate().map_err(|e| anyhow::anyhow!("[[carrier]] {e}"))?;
@@ -346,6 +361,15 @@ impl Config {
         Ok(plan)
     }
 
+    /// Where the store is, for messages: the PostgreSQL URL without its password, or the
+    /// SQLite file.
+    pub fn database_location(&self) -> String {
+        match &self.database_url {
+            Some(url) => tongdao_store::postgres::redact_url(url),
+            None => self.database_path().display().to_string(),
+        }
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tongdao.db")
     }
@@ -396,9 +420,33 @@ mod tests {
             let flags = Overrides {
                 data_dir: Some("from-flag".into()),
                 http: Some("127.0.0.1:3000".parse().map_err(|_| "addr")?),
+                database_url: None,
             };
             let c = Config::load(file, &flags).map_err(|e| e.to_string())?;
             assert_eq!((c.data_dir.to_str(), c.http.port()), (Some("from-flag"), 3000));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_database_url_comes_from_file_environment_or_flag_and_must_be_postgres() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_url, None, "SQLite unless a URL is given");
+            jail.create_file("d.toml", "database_url = \"postgres://file@db/a\"\n")?;
+            let file = Some(Path::new("d.toml"));
+            let c = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_url.as_deref(), Some("postgres://file@db/a"));
+            jail.set_env("TONGDAO_DATABASE_URL", "postgresql://env:secret@db/b");
+            let c = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_url.as_deref(), Some("postgresql://env:secret@db/b"));
+            assert_eq!(c.database_location(), "postgresql://env@db/b", "the password is never shown");
+            let flags = Overrides { database_url: Some("postgres://flag@db/c".into()), ..Overrides::default() };
+            let c = Config::load(file, &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_url.as_deref(), Some("postgres://flag@db/c"));
+            jail.set_env("TONGDAO_DATABASE_URL", "mysql://nope@db/d");
+            let error = Config::load(None, &Overrides::default()).map(|_| ()).map_err(|e| e.to_string());
+            assert!(matches!(&error, Err(e) if e.contains("postgres://")), "{error:?}");
             Ok(())
         });
     }

@@ -11,6 +11,8 @@ use tokio::sync::watch;
 use tongdao_api::AppState;
 use tongdao_domain::{Clock, SystemClock};
 use tongdao_pipeline::Platform;
+use tongdao_store::Store;
+use tongdao_store::postgres::{PgOptions, PgStore};
 use tongdao_store::sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::Config;
@@ -18,13 +20,33 @@ use crate::files;
 use tongdao_carrier::{CarrierSide, DispatchConfig};
 use tongdao_notify::NotifyConfig;
 
+/// Opens the store the config names (PostgreSQL at `database_url`, else SQLite in the data
+/// directory), with migrations applied.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let location = config.database_location();
+    match &config.database_url {
+        Some(url) => {
+            let options = PgOptions { connections: config.store.connections.max(1), ..PgOptions::default() };
+            let store = PgStore::connect_with(url, options)
+                .await
+                .with_context(|| format!("cannot open the database {location}"))?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let options =
+                SqliteOptions { max_batch: config.store.max_batch, queue: config.store.queue, ..Default::default() };
+            let store = SqliteStore::open_with(&config.database_path(), options)
+                .with_context(|| format!("cannot open the database {location}"))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// Opens the data directory and the store, with migrations applied.
-pub fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
+pub async fn open_platform(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
     files::ensure_data_dir(&config.data_dir)?;
-    let options = SqliteOptions { max_batch: config.store.max_batch, queue: config.store.queue, ..Default::default() };
-    let store = SqliteStore::open_with(&config.database_path(), options)
-        .with_context(|| format!("cannot open the database {}", config.database_path().display()))?;
-    let platform = Platform::with_callbacks(Arc::new(store), clock, config.numbering_plan()?, config.callback_policy());
+    let store = open_store(config).await?;
+    let platform = Platform::with_callbacks(store, clock, config.numbering_plan()?, config.callback_policy());
     platform.set_opt_out_keywords(config.compliance.opt_out_keywords.clone());
     let dir = config.lexicon_dir();
     platform
@@ -73,7 +95,7 @@ impl Gateway {
     }
 
     pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Gateway> {
-        let platform = open_platform(config, clock)?;
+        let platform = open_platform(config, clock).await?;
         let simulator = match config.simulator.enabled {
             true => Some(Simulator::start(config, &*platform.clock().clone()).await?),
             false => None,

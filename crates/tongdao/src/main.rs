@@ -23,6 +23,10 @@ struct Cli {
     /// Data directory: database, operator token, demo files [default: ./tongdao-data].
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// The database: postgres://user:password@host:5432/db selects PostgreSQL [default:
+    /// SQLite in the data directory]. Also TONGDAO_DATABASE_URL or `database_url`.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -304,7 +308,8 @@ fn print_json(value: serde_json::Value) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut overrides = Overrides { data_dir: cli.data_dir.clone(), http: None };
+    let mut overrides =
+        Overrides { data_dir: cli.data_dir.clone(), http: None, database_url: cli.database_url.clone() };
     if let Command::Serve { http, .. } = &cli.command {
         overrides.http = *http;
     }
@@ -384,10 +389,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             gateway.run_until(signals).await
         }
         Command::Migrate => {
-            tongdao::files::ensure_data_dir(&config.data_dir)?;
-            let applied = tongdao_store::sqlite::migrate(&config.database_path())
-                .with_context(|| format!("migrating {}", config.database_path().display()))?;
-            println!("applied {} migration(s) to {}", applied.len(), config.database_path().display());
+            let location = config.database_location();
+            let applied = match &config.database_url {
+                Some(url) => tongdao_store::postgres::migrate(url).await,
+                None => {
+                    tongdao::files::ensure_data_dir(&config.data_dir)?;
+                    tongdao_store::sqlite::migrate(&config.database_path())
+                }
+            }
+            .with_context(|| format!("migrating {location}"))?;
+            println!("applied {} migration(s) to {location}", applied.len());
             Ok(())
         }
         Command::Export { command: ExportCommand::Records { customer, from, to, format, output } } => {
@@ -446,10 +457,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify => {
             let path = config.database_path();
-            anyhow::ensure!(path.exists(), "no database at {}", path.display());
-            let store = tongdao_store::sqlite::SqliteStore::open(&path)
-                .with_context(|| format!("cannot open the database {}", path.display()))?;
-            match tongdao_store::Store::verify_ledger(&store).await.map_err(|e| anyhow!("{e}"))? {
+            anyhow::ensure!(config.database_url.is_some() || path.exists(), "no database at {}", path.display());
+            let store = tongdao::gateway::open_store(&config).await?;
+            match store.verify_ledger().await.map_err(|e| anyhow!("{e}"))? {
                 Ok(report) => print_json(serde_json::json!({
                     "whole": true,
                     "entries": report.entries,
@@ -585,7 +595,7 @@ async fn run_simulator(
 
 /// The platform for a CLI verb, on the same database as the server.
 async fn admin_platform(config: &Config, clock: std::sync::Arc<SystemClock>) -> anyhow::Result<Platform> {
-    let platform = open_platform(config, clock)?;
+    let platform = open_platform(config, clock).await?;
     ensure_operator_token(&platform, config).await?;
     Ok(platform)
 }
