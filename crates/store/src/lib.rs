@@ -444,4 +444,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>>;
+
+    // Several nodes on one database (issue 7; see `cluster`)
+    /// Records that `node` is alive until `alive_until`; returns the ids of the nodes alive at
+    /// `now_ms`, this one included, in id order.
+    async fn heartbeat(&self, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>>;
+    /// Takes lease `name` for `holder` until `until` if it is free (never taken, expired or
+    /// released) — with the next fencing token — or already `holder`'s (the same token,
+    /// extended); `None` while another node holds it.
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, until: i64) -> StoreResult<Option<Lease>>;
+    /// Extends a lease still held with its token and not expired at `now_ms`; `false` when it
+    /// was lost (expired, or taken over: the token fences it).
+    async fn renew_lease(&self, lease: &Lease, now_ms: i64, until: i64) -> StoreResult<bool>;
+    /// Gives a lease up at once (only while still held with its token).
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
+    /// Every lease with its holder, by name.
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>>;
+    /// Claims queued messages for `claim.node`, in queue order, skipping those another live
+    /// node has claimed (and, on PostgreSQL, rows another transaction is claiming: SKIP
+    /// LOCKED). A message claimed before by a node that is no longer alive comes back with
+    /// `maybe_sent`: it may have reached a carrier before that node died.
+    async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>>;
 }

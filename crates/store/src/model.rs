@@ -975,3 +975,38 @@ pub struct ReconciliationRow {
     /// Messages that ended `failed` at submission (a permanent refusal, or no route).
     pub failed_messages: u64,
 }
+
+// ---- several nodes on one database (issue 7) ------------------------------------------------
+
+/// A named lease (a carrier bind slot, a webhook endpoint, a periodic job) held by one node
+/// until `expires_at`. `token` grows by one each time the lease changes hands: it fences a
+/// holder that lost the lease, whose renewals and releases then change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub token: i64,
+    pub expires_at: i64,
+}
+
+/// Destinations a carrier serves, as the dispatcher's claim filters queued messages: a
+/// message matches when its numbering-plan carrier is one of `carriers` (case-insensitive)
+/// or its recipient's digits start with one of `prefixes` (without `+`); both empty matches
+/// every message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    pub carriers: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+/// A node's claim on queued messages: those matching one of `serve` (what its bound
+/// carriers serve), or matching none of `unserved_by` when it is given (what no configured
+/// carrier serves: such messages fail at once, on whichever node claims them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueClaim {
+    pub node: String,
+    pub now_ms: i64,
+    pub limit: u32,
+    pub serve: Vec<Route>,
+    pub unserved_by: Option<Vec<Route>>,
+}

@@ -33,6 +33,7 @@ use crate::{Store, StoreError, StoreResult};
 
 mod billing;
 mod carrier;
+mod cluster;
 mod compliance;
 mod core;
 mod ledger;
@@ -43,7 +44,10 @@ mod smpp;
 mod status;
 mod tickets;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "schema", include_str!("../migrations/postgres/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
+    (2, "cluster", include_str!("../migrations/postgres/0002_cluster.sql")),
+];
 
 /// Tuning for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -864,5 +868,29 @@ impl Store for PgStore {
 
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>> {
         messages::message_timings(self, customer_id, limit).await
+    }
+
+    async fn heartbeat(&self, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>> {
+        cluster::heartbeat(self, node, now_ms, alive_until).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, until: i64) -> StoreResult<Option<Lease>> {
+        cluster::acquire_lease(self, name, holder, now_ms, until).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, now_ms: i64, until: i64) -> StoreResult<bool> {
+        cluster::renew_lease(self, lease, now_ms, until).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        cluster::release_lease(self, lease).await
+    }
+
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        cluster::list_leases(self).await
+    }
+
+    async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>> {
+        cluster::claim_queued(self, claim).await
     }
 }

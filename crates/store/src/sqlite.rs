@@ -30,8 +30,9 @@ use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
 mod billing;
-mod carrier;
+pub(crate) mod carrier;
 pub mod chain;
+pub(crate) mod cluster;
 mod compliance;
 mod frequency;
 mod lifecycle;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "ledger_chain", include_str!("../migrations/sqlite/0005_ledger_chain.sql")),
     (6, "operations", include_str!("../migrations/sqlite/0006_operations.sql")),
     (7, "tickets", include_str!("../migrations/sqlite/0007_tickets.sql")),
+    (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -1201,7 +1203,7 @@ fn sweep(conn: &Connection, now_ms: i64, limit: u32, queue_seq: &AtomicI64) -> S
     // message the dispatcher has taken (at or below its mark) is the dispatcher's to expire:
     // it may be on its way to a carrier right now.
     let mark = carrier::dispatch_mark(conn)?;
-    for (status, taken) in [("scheduled", ""), ("queued", " AND queue_seq > ?3")] {
+    for (status, taken) in [("scheduled", ""), ("queued", " AND queue_seq > ?3 AND claimed_by IS NULL")] {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = '{status}' AND valid_until IS NOT NULL \
              AND valid_until <= ?1{taken} LIMIT ?2"
@@ -1665,16 +1667,19 @@ impl Store for SqliteStore {
         let (customer_id, id) = (customer_id.to_owned(), id.to_owned());
         self.write(move |conn| {
             let message = find_message(conn, &customer_id, &id)?;
-            // A queued message can still be cancelled while the dispatcher has not taken it
-            // (its place is past the dispatch mark): nothing of it can have reached a carrier.
+            // A queued message can still be cancelled while no dispatcher has taken it (its
+            // place is past the dispatch mark, and no node claimed it): nothing of it can
+            // have reached a carrier.
             let cancellable = match message.status {
                 MessageStatus::Scheduled => true,
                 MessageStatus::Queued => {
-                    let place: Option<i64> = conn
-                        .prepare_cached("SELECT queue_seq FROM messages WHERE customer_id = ?1 AND id = ?2")?
-                        .query_row([&customer_id, &id], |r| r.get(0))?;
+                    let (place, claimed): (Option<i64>, Option<String>) = conn
+                        .prepare_cached(
+                            "SELECT queue_seq, claimed_by FROM messages WHERE customer_id = ?1 AND id = ?2",
+                        )?
+                        .query_row([&customer_id, &id], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     let mark = carrier::dispatch_mark(conn)?;
-                    place.is_some_and(|place| place > mark)
+                    claimed.is_none() && place.is_some_and(|place| place > mark)
                 }
                 _ => false,
             };
@@ -2275,6 +2280,34 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    async fn heartbeat(&self, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>> {
+        let node = node.to_owned();
+        self.write(move |conn| cluster::heartbeat(conn, &node, now_ms, alive_until)).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, until: i64) -> StoreResult<Option<Lease>> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| cluster::acquire(conn, &name, &holder, now_ms, until)).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, now_ms: i64, until: i64) -> StoreResult<bool> {
+        let lease = lease.clone();
+        self.write(move |conn| cluster::renew(conn, &lease, now_ms, until)).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        let lease = lease.clone();
+        self.write(move |conn| cluster::release(conn, &lease)).await
+    }
+
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        self.read(cluster::list).await
+    }
+
+    async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>> {
+        self.write(move |conn| cluster::claim_queued(conn, &claim)).await
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) fn queued_after(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn concat_part(reference: Option<i64>, total: Option<i64>, seq: Option<i64>) -> Option<ConcatPart> {
+pub(crate) fn concat_part(reference: Option<i64>, total: Option<i64>, seq: Option<i64>) -> Option<ConcatPart> {
     Some(ConcatPart {
         reference: u16::try_from(reference?).ok()?,
         total: u8::try_from(total?).ok()?,

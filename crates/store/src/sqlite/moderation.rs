@@ -151,14 +151,14 @@ pub(super) fn moderate(
 }
 
 /// Cancels and refunds what a suspended customer had waiting: held and scheduled messages,
-/// and queued ones the dispatcher has not taken (past its mark; the others may be at a
-/// carrier already). Returns how many.
+/// and queued ones no dispatcher has taken (past its mark and unclaimed; the others may be
+/// at a carrier already). Returns how many.
 pub(super) fn cancel_waiting(conn: &Connection, customer_id: &str, now_ms: i64, reason: &str) -> StoreResult<u64> {
     let mark = carrier::dispatch_mark(conn)?;
     let waiting: Vec<(String, i64, String)> = conn
         .prepare_cached(
             "SELECT id, price, status FROM messages WHERE customer_id = ?1 \
-             AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > ?2))",
+             AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > ?2 AND claimed_by IS NULL))",
         )?
         .query_map(params![customer_id, mark], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;

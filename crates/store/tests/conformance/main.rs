@@ -8,6 +8,7 @@ mod common;
 
 mod billing;
 mod carrier;
+mod cluster;
 mod compliance;
 mod core;
 mod lifecycle;
@@ -35,13 +36,24 @@ struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the URL of this store's schema, for a second node on the same data.
+    url: Option<String>,
+}
+
+impl Backend {
+    /// Another store on the same data, as a second node would open it (PostgreSQL only).
+    async fn second_node(&self) -> Option<Arc<dyn Store>> {
+        let url = self.url.as_ref()?;
+        let options = PgOptions { connections: 4, ..PgOptions::default() };
+        Some(Arc::new(PgStore::connect_with(url, options).await.expect("second node")))
+    }
 }
 
 /// A fresh store of each backend.
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().expect("dir");
     let sqlite = SqliteStore::open(&dir.path().join("conformance.db")).expect("open");
-    let mut all = vec![Backend { name: "sqlite", store: Arc::new(sqlite), _dir: Some(dir) }];
+    let mut all = vec![Backend { name: "sqlite", store: Arc::new(sqlite), _dir: Some(dir), url: None }];
     match std::env::var(DATABASE_URL) {
         Ok(url) if !url.is_empty() => {
             static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -49,7 +61,7 @@ async fn backends() -> Vec<Backend> {
             let url = tongdao_store::postgres::scratch_schema(&url, &schema).await.expect("schema");
             let options = PgOptions { connections: 4, ..PgOptions::default() };
             let pg = PgStore::connect_with(&url, options).await.expect("connect to PostgreSQL");
-            all.push(Backend { name: "postgres", store: Arc::new(pg), _dir: None });
+            all.push(Backend { name: "postgres", store: Arc::new(pg), _dir: None, url: Some(url) });
         }
         _ => {
             static SAID: std::sync::Once = std::sync::Once::new();
