@@ -73,7 +73,7 @@ pub(crate) async fn flush(t: &Transaction<'_>, entries: Vec<LedgerRow>) -> Store
     let count = i64::try_from(entries.len()).map_err(|_| StoreError::Backend("too many ledger entries".into()))?;
     // Numbers taken under the head's lock follow the chain's order.
     let seqs: Vec<i64> =
-        rows(t, "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1)", &[&count])
+        rows(t, "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1::BIGINT)", &[&count])
             .await?
             .iter()
             .map(|r| r.try_get(0))
