@@ -42,38 +42,41 @@ fn contact_row(r: &Row) -> StoreResult<Contact> {
 
 pub(super) async fn upsert_contacts(store: &PgStore, customer_id: &str, contacts: Vec<Contact>) -> StoreResult<u64> {
     let total = u64::try_from(contacts.len()).map_err(|_| StoreError::Backend("too many contacts".into()))?;
-    // SQLite writes them one by one, so the last of a repeated number wins; one INSERT may
-    // not touch a row twice, so keep the last of each number (in number order: concurrent
-    // upserts lock the rows in the same order).
-    let mut last: BTreeMap<&str, &Contact> = BTreeMap::new();
+    // SQLite writes them one by one: a number repeated in the batch is created by its first
+    // occurrence (created_at is that one's updated_at) and left as its last says. One INSERT
+    // may not touch a row twice, so fold the repeats first (in number order, so that
+    // concurrent upserts lock the rows in the same order).
+    let mut folded: BTreeMap<&str, (i64, &Contact)> = BTreeMap::new();
     for c in &contacts {
-        last.insert(c.number.as_str(), c);
+        folded.entry(c.number.as_str()).and_modify(|(_, last)| *last = c).or_insert((c.updated_at, c));
     }
-    let mut numbers = Vec::with_capacity(last.len());
-    let mut names = Vec::with_capacity(last.len());
-    let mut kinds = Vec::with_capacity(last.len());
-    let mut tags = Vec::with_capacity(last.len());
-    let mut times = Vec::with_capacity(last.len());
-    for (number, c) in last {
+    let mut numbers = Vec::with_capacity(folded.len());
+    let mut names = Vec::with_capacity(folded.len());
+    let mut kinds = Vec::with_capacity(folded.len());
+    let mut tags = Vec::with_capacity(folded.len());
+    let mut created = Vec::with_capacity(folded.len());
+    let mut updated = Vec::with_capacity(folded.len());
+    for (number, (first_at, c)) in folded {
         numbers.push(number);
         names.push(c.name.as_str());
         kinds.push(c.kind.as_str());
         tags.push(serde_json::to_string(&c.tags).map_err(|e| StoreError::Backend(e.to_string()))?);
-        times.push(c.updated_at);
+        created.push(first_at);
+        updated.push(c.updated_at);
     }
     let mut client = store.client().await?;
     let tx = Tx::begin(&mut client).await?;
     customer_exists(&tx.t, customer_id).await?;
     if !numbers.is_empty() {
-        // created_at is the upsert's time for a new contact, as in SQLite.
         exec(
             &tx.t,
             "INSERT INTO contacts (customer_id, number, name, kind, tags, created_at, updated_at) \
-             SELECT $1, u.number, u.name, u.kind, u.tags, u.created, u.created \
-             FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]) AS u (number, name, kind, tags, created) \
+             SELECT $1, u.number, u.name, u.kind, u.tags, u.created, u.updated \
+             FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[]) \
+             AS u (number, name, kind, tags, created, updated) \
              ON CONFLICT (customer_id, number) DO UPDATE SET \
              name = excluded.name, kind = excluded.kind, tags = excluded.tags, updated_at = excluded.updated_at",
-            &[&customer_id, &numbers, &names, &kinds, &tags, &times],
+            &[&customer_id, &numbers, &names, &kinds, &tags, &created, &updated],
         )
         .await?;
     }
