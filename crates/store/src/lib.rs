@@ -21,6 +21,7 @@
 //! # Must never
 //! Leak SQL or backend types outside this crate.
 
+pub mod cluster;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
