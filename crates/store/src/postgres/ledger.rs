@@ -72,12 +72,15 @@ pub(crate) async fn flush(t: &Transaction<'_>, entries: Vec<LedgerRow>) -> Store
     let mut previous: String = row(t, "SELECT hash FROM ledger_head WHERE id = 1 FOR UPDATE", &[]).await?.try_get(0)?;
     let count = i64::try_from(entries.len()).map_err(|_| StoreError::Backend("too many ledger entries".into()))?;
     // Numbers taken under the head's lock follow the chain's order.
-    let seqs: Vec<i64> =
-        rows(t, "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1::BIGINT)", &[&count])
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+    let seqs: Vec<i64> = rows(
+        t,
+        "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1::BIGINT)",
+        &[&count],
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?;
     let mut hashes = Vec::with_capacity(entries.len());
     for e in &entries {
         previous = chain::entry_hash(&previous, &e.fields());
@@ -104,40 +107,127 @@ pub(crate) async fn flush(t: &Transaction<'_>, entries: Vec<LedgerRow>) -> Store
     Ok(seqs)
 }
 
-/// Walks the whole chain in seq order (clause 3.8), like the SQLite backend's `verify`.
+/// Entries read per query by [`verify`].
+const VERIFY_PAGE: i64 = 10_000;
+
+/// Walks the whole chain in seq order (clause 3.8), like the SQLite backend's `verify`, a
+/// page of entries at a time (memory stays bounded however long the ledger). Call it in a
+/// REPEATABLE READ transaction for the chain as of one instant.
 pub(crate) async fn verify<C: GenericClient>(c: &C) -> StoreResult<Result<ChainReport, ChainBreak>> {
-    let all = rows(
-        c,
-        "SELECT seq, customer_id, kind, amount, balance_after, message_id, reference, reason, created_at, hash \
-         FROM ledger ORDER BY seq",
-        &[],
-    )
-    .await?;
+    verify_in_pages(c, VERIFY_PAGE).await
+}
+
+async fn verify_in_pages<C: GenericClient>(c: &C, page: i64) -> StoreResult<Result<ChainReport, ChainBreak>> {
+    let page = page.max(1);
+    let page_len = usize::try_from(page).map_err(|_| StoreError::Backend("bad page size".into()))?;
     let mut previous = chain::GENESIS.to_owned();
     let mut entries = 0;
-    for r in &all {
-        let kind: String = r.try_get(2)?;
-        let customer_id: String = r.try_get(1)?;
-        let message_id: Option<String> = r.try_get(5)?;
-        let reference: Option<String> = r.try_get(6)?;
-        let reason: Option<String> = r.try_get(7)?;
-        let fields = Fields {
-            customer_id: &customer_id,
-            kind: &kind,
-            amount: r.try_get(3)?,
-            balance_after: r.try_get(4)?,
-            message_id: message_id.as_deref(),
-            reference: reference.as_deref(),
-            reason: reason.as_deref(),
-            created_at: r.try_get(8)?,
-        };
-        let expected = chain::entry_hash(&previous, &fields);
-        let found: Option<String> = r.try_get(9)?;
-        if found.as_deref() != Some(expected.as_str()) {
-            return Ok(Err(ChainBreak { seq: r.try_get(0)?, expected, found }));
+    let mut after = i64::MIN;
+    loop {
+        let page_rows = rows(
+            c,
+            "SELECT seq, customer_id, kind, amount, balance_after, message_id, reference, reason, created_at, hash \
+             FROM ledger WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &page],
+        )
+        .await?;
+        for r in &page_rows {
+            let seq: i64 = r.try_get(0)?;
+            let kind: String = r.try_get(2)?;
+            let customer_id: String = r.try_get(1)?;
+            let message_id: Option<String> = r.try_get(5)?;
+            let reference: Option<String> = r.try_get(6)?;
+            let reason: Option<String> = r.try_get(7)?;
+            let fields = Fields {
+                customer_id: &customer_id,
+                kind: &kind,
+                amount: r.try_get(3)?,
+                balance_after: r.try_get(4)?,
+                message_id: message_id.as_deref(),
+                reference: reference.as_deref(),
+                reason: reason.as_deref(),
+                created_at: r.try_get(8)?,
+            };
+            let expected = chain::entry_hash(&previous, &fields);
+            let found: Option<String> = r.try_get(9)?;
+            if found.as_deref() != Some(expected.as_str()) {
+                return Ok(Err(ChainBreak { seq, expected, found }));
+            }
+            previous = expected;
+            entries += 1;
+            after = seq;
         }
-        previous = expected;
-        entries += 1;
+        if page_rows.len() < page_len {
+            return Ok(Ok(ChainReport { entries, head: previous }));
+        }
     }
-    Ok(Ok(ChainReport { entries, head: previous }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The paging of [`verify`], on the database `TONGDAO_TEST_DATABASE_URL` names (skipped
+    //! without one): every page size walks the same chain and finds the same break.
+
+    use tongdao_domain::Money;
+
+    use super::*;
+    use crate::Store;
+    use crate::model::NewLedgerEntry;
+    use crate::postgres::PgStore;
+
+    async fn store(name: &str) -> Option<PgStore> {
+        let url = std::env::var("TONGDAO_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+        let schema = format!("ledger_{name}_{}", std::process::id());
+        let url = crate::postgres::scratch_schema(&url, &schema).await.expect("schema");
+        Some(PgStore::connect(&url).await.expect("connect"))
+    }
+
+    /// A customer with seven entries; their seqs.
+    async fn seven_entries(store: &PgStore) -> Vec<i64> {
+        let customer = crate::model::NewCustomer {
+            id: "cus_a".into(),
+            name: "a".into(),
+            address: "x".into(),
+            contact: "y".into(),
+            created_at: 0,
+        };
+        store.create_customer(customer).await.expect("customer");
+        let mut seqs = Vec::new();
+        for n in 0..7 {
+            let entry = NewLedgerEntry {
+                customer_id: "cus_a".into(),
+                kind: if n % 2 == 0 { LedgerKind::Topup } else { LedgerKind::Adjustment },
+                amount: Money::from_micros(if n % 2 == 0 { 1_000 } else { -10 }),
+                reference: None,
+                reason: Some(format!("entry {n}")),
+                created_at: n,
+            };
+            seqs.push(store.post_ledger_entry(entry).await.expect("posted").seq);
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn every_page_size_walks_the_same_chain_and_finds_the_same_break() {
+        let Some(store) = store("pages").await else { return };
+        let seqs = seven_entries(&store).await;
+        let client = store.client().await.expect("client");
+        let whole = verify_in_pages(&client, 1_000).await.expect("read").expect("whole");
+        assert_eq!(whole.entries, 7);
+        for page in [0, 1, 2, 3, 6, 7, 8] {
+            assert_eq!(verify_in_pages(&client, page).await.expect("read"), Ok(whole.clone()), "page {page}");
+        }
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE ledger DISABLE TRIGGER ledger_no_delete; DELETE FROM ledger WHERE seq = {}; \
+                 ALTER TABLE ledger ENABLE TRIGGER ledger_no_delete",
+                seqs[3]
+            ))
+            .await
+            .expect("tampered");
+        for page in [1, 2, 3, 4, 100] {
+            let broken = verify_in_pages(&client, page).await.expect("read").expect_err("broken");
+            assert_eq!(broken.seq, seqs[4], "page {page}: at the entry after the one removed");
+        }
+    }
 }
