@@ -309,7 +309,7 @@ pub(crate) async fn cancel_waiting(tx: &mut Tx<'_>, customer_id: &str, now_ms: i
     let waiting = rows(
         &tx.t,
         "SELECT id, price, status FROM messages WHERE customer_id = $1 \
-         AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > $2)) ORDER BY id FOR UPDATE",
+         AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > $2 AND claimed_by IS NULL)) ORDER BY id FOR UPDATE",
         &[&customer_id, &mark],
     )
     .await?;
