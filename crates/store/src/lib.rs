@@ -466,4 +466,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// LOCKED). A message claimed before by a node that is no longer alive comes back with
     /// `maybe_sent`: it may have reached a carrier before that node died.
     async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>>;
+    /// Gives back `node`'s claim on a queued message none of whose parts went out (its
+    /// carriers are no longer bound on this node), so that another node can send it.
+    async fn release_claim(&self, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()>;
 }

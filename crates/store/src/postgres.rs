@@ -893,4 +893,8 @@ impl Store for PgStore {
     async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>> {
         cluster::claim_queued(self, claim).await
     }
+
+    async fn release_claim(&self, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()> {
+        cluster::release_claim(self, node, customer_id, message_id).await
+    }
 }

@@ -2309,6 +2309,11 @@ impl Store for SqliteStore {
     async fn claim_queued(&self, claim: QueueClaim) -> StoreResult<Vec<QueuedMessage>> {
         self.write(move |conn| cluster::claim_queued(conn, &claim)).await
     }
+
+    async fn release_claim(&self, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()> {
+        let (node, customer_id, message_id) = (node.to_owned(), customer_id.to_owned(), message_id.to_owned());
+        self.write(move |conn| cluster::release_claim(conn, &node, &customer_id, &message_id)).await
+    }
 }
 
 #[cfg(test)]

@@ -130,3 +130,15 @@ pub(super) async fn claim_queued(store: &PgStore, claim: QueueClaim) -> StoreRes
     claimed.sort_by_key(|m| m.queue_seq);
     Ok(claimed)
 }
+
+pub(super) async fn release_claim(store: &PgStore, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()> {
+    let c = store.client().await?;
+    exec(
+        &c,
+        "UPDATE messages SET claimed_by = NULL \
+         WHERE customer_id = $1 AND id = $2 AND claimed_by = $3 AND status = 'queued'",
+        &[&customer_id, &message_id, &node],
+    )
+    .await?;
+    Ok(())
+}

@@ -148,3 +148,12 @@ pub(super) fn claim_queued(conn: &Connection, claim: &QueueClaim) -> StoreResult
     }
     Ok(claimed)
 }
+
+pub(super) fn release_claim(conn: &Connection, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET claimed_by = NULL \
+         WHERE customer_id = ?1 AND id = ?2 AND claimed_by = ?3 AND status = 'queued'",
+    )?
+    .execute(params![customer_id, message_id, node])?;
+    Ok(())
+}

@@ -86,6 +86,13 @@ async fn each_queued_message_is_claimed_by_one_live_node_in_queue_order() {
         let taken = s.claim_queued(claim("node-b", NOW + 6 * SECOND, 10)).await.expect("take over");
         assert_eq!(ids(&taken), ["msg_1", "msg_2"], "{n}");
         assert!(taken.iter().all(|m| m.maybe_sent), "{n}: they may have reached a carrier");
+        // node-b gives msg_1 back (none of it went out): another node claims it afresh.
+        s.release_claim("node-a", &acme, "msg_1").await.expect("not node-a's any more");
+        s.release_claim("node-b", &acme, "msg_1").await.expect("release");
+        s.heartbeat("node-c", NOW + 6 * SECOND, NOW + 11 * SECOND).await.expect("c");
+        let again = s.claim_queued(claim("node-c", NOW + 6 * SECOND, 10)).await.expect("claim again");
+        assert_eq!(ids(&again), ["msg_1"], "{n}: only the released one");
+        assert!(!again[0].maybe_sent, "{n}: released unsent");
     }
 }
 
