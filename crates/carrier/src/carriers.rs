@@ -14,6 +14,8 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tongdao_pipeline::carriers::{CarrierCounters, CarrierStatus};
+use tongdao_store::Route;
+use tongdao_store::cluster::Cluster;
 
 use crate::config::CarrierConfig;
 use crate::link::{BindMode, Incoming, Link, LinkConfig};
@@ -55,10 +57,13 @@ pub fn reconnect_delay(failures: u32) -> Duration {
 
 impl CarrierLinks {
     /// Starts the carrier's bind supervisors; receipts and MO from every bind go to `incoming`.
+    /// With a cluster, each bind slot is opened only while this node holds its lease (see
+    /// [`BindSlots`]).
     pub fn start(
         config: CarrierConfig,
         incoming: mpsc::Sender<Incoming>,
         shutdown: watch::Receiver<bool>,
+        slots: Option<BindSlots>,
     ) -> Arc<Self> {
         let carrier = Arc::new(CarrierLinks {
             config,
@@ -68,12 +73,93 @@ impl CarrierLinks {
             queue_depth: AtomicI64::new(0),
             draining: AtomicBool::new(false),
         });
-        for _ in 0..carrier.config.binds {
-            for mode in carrier.config.bind_mode.modes() {
-                tokio::spawn(carrier.clone().supervise(*mode, incoming.clone(), shutdown.clone()));
+        for slot in 0..carrier.config.binds {
+            match &slots {
+                None => {
+                    carrier.clone().supervise_slot(incoming.clone(), shutdown.clone());
+                }
+                Some(slots) => {
+                    tokio::spawn(carrier.clone().lease_slot(slot, slots.clone(), incoming.clone(), shutdown.clone()));
+                }
             }
         }
         carrier
+    }
+
+    /// The supervisors of one bind slot: a transceiver, or a transmitter and a receiver.
+    fn supervise_slot(
+        self: Arc<Self>,
+        incoming: mpsc::Sender<Incoming>,
+        stop: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let modes = self.config.bind_mode.modes();
+        modes.iter().map(|mode| tokio::spawn(self.clone().supervise(*mode, incoming.clone(), stop.clone()))).collect()
+    }
+
+    /// Keeps bind slot `slot` open while this node holds its lease and has no more than its
+    /// fair share of the cluster's bind slots; gives the lease back (unbinding first) when
+    /// it holds more than its share, and unbinds at once when the lease is lost.
+    async fn lease_slot(
+        self: Arc<Self>,
+        slot: u32,
+        slots: BindSlots,
+        incoming: mpsc::Sender<Incoming>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let cluster = &slots.cluster;
+        let name = format!("bind:{}:{slot}", self.config.name);
+        let pace = Duration::from_millis(u64::try_from(cluster.lease_ms() / 3).unwrap_or(1000).max(10));
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let room = cluster.held_binds.load(Ordering::Relaxed) < cluster.fair_share(slots.total);
+            if let Some(mut held) = if room { cluster.try_hold(&name).await } else { None } {
+                cluster.held_binds.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(lease = %name, node = cluster.node(), token = held.lease().token, "bind slot taken");
+                let (stop, stopping) = watch::channel(false);
+                let supervisors = self.clone().supervise_slot(incoming.clone(), stopping);
+                let mut counted = true;
+                loop {
+                    tokio::select! {
+                        () = held.lost() => break,
+                        _ = shutdown.wait_for(|s| *s) => break,
+                        () = tokio::time::sleep(pace) => {
+                            let share = cluster.fair_share(slots.total);
+                            let over = cluster.held_binds.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                                (held > share).then(|| held - 1)
+                            });
+                            if over.is_ok() {
+                                counted = false;
+                                tracing::info!(lease = %name, share, "more than this node's share of binds: giving one back");
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = stop.send(true);
+                for supervisor in supervisors {
+                    let _ = supervisor.await;
+                }
+                if counted {
+                    cluster.held_binds.fetch_sub(1, Ordering::Relaxed);
+                }
+                held.release().await;
+            }
+            // Another node holds it, or this node has its share: look again later, at a
+            // jittered pace so that nodes do not ask in step.
+            let wait = pace.mul_f64(rand::rng().random_range(0.5..1.5));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// What this carrier serves, as a queue claim filters messages.
+    pub fn route(&self) -> Route {
+        let d = &self.config.destinations;
+        Route { carriers: d.carriers.clone(), prefixes: d.prefixes.clone() }
     }
 
     pub fn name(&self) -> &str {
@@ -212,6 +298,14 @@ impl CarrierLinks {
             },
         }
     }
+}
+
+/// Bind slots spread over the nodes of a cluster: each slot of each carrier is a lease, and
+/// a node holds at most its fair share of the `total` slots.
+#[derive(Debug, Clone)]
+pub struct BindSlots {
+    pub cluster: Arc<Cluster>,
+    pub total: usize,
 }
 
 /// Destinations to ordered carriers.

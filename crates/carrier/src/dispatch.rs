@@ -17,7 +17,8 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tongdao_domain::Clock;
-use tongdao_store::{Progress, QueuedMessage, Store};
+use tongdao_store::cluster::Cluster;
+use tongdao_store::{Progress, QueueClaim, QueuedMessage, Store};
 
 use crate::carriers::{CarrierLinks, Router};
 use crate::encode;
@@ -61,7 +62,12 @@ pub struct DispatchStats {
     /// Messages sent again after a restart because they may have been in flight at the crash.
     pub resubmissions: AtomicU64,
     pub queue_reads: AtomicU64,
+    /// Claimed messages given back because no carrier for them stayed bound on this node.
+    pub given_back: AtomicU64,
 }
+
+/// How often a cluster node looks for messages other nodes queued, at most.
+const CLUSTER_POLL: Duration = Duration::from_millis(50);
 
 pub struct Dispatcher {
     pub store: Arc<dyn Store>,
@@ -71,6 +77,9 @@ pub struct Dispatcher {
     pub signal: Arc<Notify>,
     pub stats: Arc<DispatchStats>,
     pub config: DispatchConfig,
+    /// Several nodes: messages are claimed for this node's bound carriers (`claim_queued`)
+    /// rather than read in order from a mark.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The delay before retry `attempt` (1, 2, …): exponential from `base` to `cap`, then a
@@ -87,6 +96,9 @@ impl Dispatcher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.config.max_in_flight.max(1)));
+        if let Some(cluster) = this.cluster.clone() {
+            return this.run_claiming(cluster, permits, shutdown).await;
+        }
         let mut cursor = 0i64;
         loop {
             if *shutdown.borrow() {
@@ -155,8 +167,105 @@ impl Dispatcher {
         }
     }
 
+    /// The dispatcher of a cluster node: claims (SKIP LOCKED) the queued messages its bound
+    /// carriers serve, and those no carrier serves (to fail them), as many as it has room
+    /// for; a message another live node claimed is that node's.
+    async fn run_claiming(
+        self: Arc<Self>,
+        cluster: Arc<Cluster>,
+        permits: Arc<Semaphore>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let everything: Vec<_> = self.router.carriers().iter().map(|c| c.route()).collect();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let room = match permits.available_permits() {
+                0 => {
+                    tokio::select! {
+                        permit = permits.clone().acquire_owned() => drop(permit),
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    }
+                    continue;
+                }
+                n => n.min(self.config.read_batch as usize) as u32,
+            };
+            let serve =
+                self.router.carriers().iter().filter(|c| c.transmitter().is_some()).map(|c| c.route()).collect();
+            let claim = QueueClaim {
+                node: cluster.node().to_owned(),
+                now_ms: self.clock.now_ms(),
+                limit: room,
+                serve,
+                unserved_by: Some(everything.clone()),
+            };
+            self.stats.queue_reads.fetch_add(1, Ordering::Relaxed);
+            let batch = match self.store.claim_queued(claim).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim queued messages; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                // Other nodes' accepts do not wake this one: poll at a short pace.
+                tokio::select! {
+                    _ = self.signal.notified() => {}
+                    _ = tokio::time::sleep(self.config.idle_poll.min(CLUSTER_POLL)) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+                continue;
+            }
+            let partial = batch.len() < room as usize;
+            self.stats.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for message in batch {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                if message.maybe_sent {
+                    self.stats.resubmissions.fetch_add(1, Ordering::Relaxed);
+                }
+                let this = self.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = this.send(message, permit) => {}
+                        _ = wait_true(shutdown) => {}
+                    }
+                });
+            }
+            if partial {
+                tokio::time::sleep(self.config.gather).await;
+            }
+        }
+    }
+
+    /// On a cluster node, a message that found no bound carrier here for a whole lease
+    /// (its binds went to another node) and sent nothing yet is given back; `true` when it
+    /// was.
+    async fn give_back(&self, m: &QueuedMessage, waiting_since: &mut Option<std::time::Instant>) -> bool {
+        let Some(cluster) = &self.cluster else { return false };
+        let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+        let lease = Duration::from_millis(u64::try_from(cluster.lease_ms()).unwrap_or(5000));
+        if since.elapsed() < lease {
+            return false;
+        }
+        match self.store.release_claim(cluster.node(), &m.customer_id, &m.id).await {
+            Ok(()) => {
+                self.stats.given_back.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot give a claimed message back; keeping it");
+                *waiting_since = None;
+                false
+            }
+        }
+    }
+
     async fn send(&self, m: QueuedMessage, _permit: OwnedSemaphorePermit) {
         let mut attempt = 0u32;
+        let mut unbound_since = None;
         let mut carrier: Option<Arc<CarrierLinks>> = None;
         let mut pdus = Vec::new();
         let mut ids: Vec<String> = Vec::new();
@@ -186,7 +295,10 @@ impl Dispatcher {
                     self.progress.record(progress).await;
                     return;
                 }
-                // Every carrier for it is down: wait for one.
+                // Every carrier for it is down (here): wait for one.
+                if self.give_back(&m, &mut unbound_since).await {
+                    return;
+                }
                 attempt += 1;
                 tokio::time::sleep(backoff(&self.config, attempt)).await;
                 continue;
@@ -203,11 +315,15 @@ impl Dispatcher {
             let Some(link) = c.transmitter() else {
                 if ids.is_empty() {
                     carrier = None; // not started: another carrier may take it
+                    if self.give_back(&m, &mut unbound_since).await {
+                        return;
+                    }
                 }
                 attempt += 1;
                 tokio::time::sleep(backoff(&self.config, attempt)).await;
                 continue;
             };
+            unbound_since = None;
             c.queue_depth.fetch_add(1, Ordering::Relaxed);
             c.stats.submitted.fetch_add(1, Ordering::Relaxed);
             let outcome = link.submit(pdus[ids.len()].clone()).await;

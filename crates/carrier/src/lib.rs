@@ -34,8 +34,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tongdao_pipeline::Platform;
 use tongdao_pipeline::carriers::{CarrierDirectory, CarrierStatus};
+use tongdao_store::cluster::Cluster;
 
-pub use carriers::{CarrierLinks, Router};
+pub use carriers::{BindSlots, CarrierLinks, Router};
 pub use config::{BindModes, CarrierConfig, Destinations, LongMessage};
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher};
 pub use link::{Ack, BindMode, Incoming, Link, LinkConfig, LinkError};
@@ -139,7 +140,14 @@ impl CarrierDirectory for Directory {
 impl CarrierSide {
     /// Binds every configured carrier, starts their intakes, the progress writer and the
     /// dispatcher, and registers the carriers with the platform for the operator API.
-    pub fn start(platform: &Platform, carriers: Vec<CarrierConfig>, dispatch: DispatchConfig) -> CarrierSide {
+    /// With a cluster, bind slots are spread over the nodes by lease and queued messages are
+    /// claimed (see [`BindSlots`] and [`Dispatcher`]).
+    pub fn start(
+        platform: &Platform,
+        carriers: Vec<CarrierConfig>,
+        dispatch: DispatchConfig,
+        cluster: Option<Arc<Cluster>>,
+    ) -> CarrierSide {
         let (shutdown, watching) = watch::channel(false);
         let store = platform.store().clone();
         let clock = platform.clock().clone();
@@ -151,9 +159,11 @@ impl CarrierSide {
         );
         let mut tasks = Vec::new();
         let mut links = Vec::new();
+        let total = carriers.iter().map(|c| c.binds as usize).sum();
+        let slots = cluster.clone().map(|cluster| BindSlots { cluster, total });
         for config in carriers {
             let (incoming_tx, incoming) = mpsc::channel(4096);
-            let carrier = CarrierLinks::start(config, incoming_tx, watching.clone());
+            let carrier = CarrierLinks::start(config, incoming_tx, watching.clone(), slots.clone());
             tasks.push(tokio::spawn(intake::run(
                 carrier.clone(),
                 incoming,
@@ -174,6 +184,7 @@ impl CarrierSide {
             signal: platform.dispatch_signal().clone(),
             stats: stats.clone(),
             config: dispatch,
+            cluster,
         };
         if dispatcher.router.carriers().is_empty() {
             // Nothing to send to: messages stay queued (and expire at their valid_until)

@@ -36,6 +36,7 @@ pub struct Config {
     pub smpp: SmppConfig,
     pub compliance: ComplianceConfig,
     pub smtp: SmtpConfig,
+    pub cluster: ClusterSection,
     /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
     /// simulator, when it is enabled.
     #[serde(default)]
@@ -55,6 +56,15 @@ pub struct SimulatorConfig {
     pub receipt_delay_ms: u64,
     /// How tongdao's own link to it binds (when no `[[carrier]]` is configured).
     pub bind_mode: tongdao_carrier::BindModes,
+}
+
+/// `[cluster]`: several nodes on one PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// How long a node's heartbeat and its leases (carrier bind slots, webhook endpoints,
+    /// periodic jobs) last without renewal: a dead node's work is taken over within it.
+    pub lease_ms: u64,
 }
 
 /// `[smpp]`: the SMPP listener customers bind to.
@@ -243,6 +253,7 @@ impl Default for Config {
                 timeout_ms: 10_000,
                 poll_ms: 5_000,
             },
+            cluster: ClusterSection { lease_ms: 5000 },
             carrier: Vec::new(),
         }
     }
@@ -273,6 +284,7 @@ const SECTIONS: &[&str] = &[
     "webhooks",
     "smpp",
     "smtp",
+    "cluster",
 ];
 
 impl Config {
@@ -327,6 +339,12 @@ impl Config {
             bind_mode: self.simulator.bind_mode,
             ..CarrierConfig::default()
         }]
+    }
+
+    pub fn cluster(&self) -> tongdao_store::cluster::ClusterConfig {
+        tongdao_store::cluster::ClusterConfig {
+            lease: std::time::Duration::from_millis(self.cluster.lease_ms.max(300)),
+        }
     }
 
     /// The SMPP listener's settings.

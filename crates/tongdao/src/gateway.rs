@@ -12,6 +12,7 @@ use tongdao_api::AppState;
 use tongdao_domain::{Clock, SystemClock};
 use tongdao_pipeline::Platform;
 use tongdao_store::Store;
+use tongdao_store::cluster::Cluster;
 use tongdao_store::postgres::{PgOptions, PgStore};
 use tongdao_store::sqlite::{SqliteOptions, SqliteStore};
 
@@ -100,10 +101,27 @@ impl Gateway {
             true => Some(Simulator::start(config, &*platform.clock().clone()).await?),
             false => None,
         };
+        let (shutdown, mut stop) = watch::channel(false);
+        // PostgreSQL: this node is one of several on the database (docs/SCALING.md).
+        let cluster = match config.database_url.is_some() {
+            true => Some(
+                Cluster::join(
+                    platform.store().clone(),
+                    platform.clock().clone(),
+                    config.cluster(),
+                    shutdown.subscribe(),
+                )
+                .await
+                .context("cannot join the cluster")?,
+            ),
+            false => None,
+        };
+        let jobs = Arc::new(Jobs { cluster: cluster.clone(), held: Default::default() });
         let carriers = CarrierSide::start(
             &platform,
             config.carriers(simulator.as_ref().map(|s| s.addr)),
             DispatchConfig::default(),
+            cluster.clone(),
         );
         if ensure_operator_token(&platform, config).await? {
             tracing::info!(path = %config.operator_token_path().display(), "wrote a new operator token");
@@ -117,7 +135,6 @@ impl Gateway {
         state.ready.store(false, Ordering::Relaxed);
         let ready = state.ready.clone();
         let router = tongdao_api::router(state.clone());
-        let (shutdown, mut stop) = watch::channel(false);
         let smpp = match config.smpp.enabled {
             true => Some(SmppEdge::start(config, &platform, shutdown.subscribe()).await?),
             false => None,
@@ -179,6 +196,7 @@ impl Gateway {
         }));
         let sweeper = tokio::spawn(sweep_loop(
             platform.clone(),
+            jobs.clone(),
             Duration::from_millis(config.sweep_interval_ms.max(10)),
             shutdown.subscribe(),
         ));
@@ -187,13 +205,13 @@ impl Gateway {
             Duration::from_millis(config.compliance.reload_interval_ms.max(100)),
             shutdown.subscribe(),
         ));
-        let retention = tokio::spawn(retention_loop(platform.clone(), shutdown.subscribe()));
+        let retention = tokio::spawn(retention_loop(platform.clone(), jobs.clone(), shutdown.subscribe()));
         let maintenance = tokio::spawn(maintenance_loop(
             platform.clone(),
             Duration::from_millis(config.sweep_interval_ms.max(10)),
             shutdown.subscribe(),
         ));
-        let warnings = tokio::spawn(warning_loop(platform.clone(), shutdown.subscribe()));
+        let warnings = tokio::spawn(warning_loop(platform.clone(), jobs.clone(), shutdown.subscribe()));
         let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let ready = state.ready.clone();
@@ -311,13 +329,43 @@ where
     }
 }
 
-async fn sweep_loop(platform: Platform, interval: Duration, stop: watch::Receiver<bool>) {
+async fn sweep_loop(platform: Platform, jobs: Arc<Jobs>, interval: Duration, stop: watch::Receiver<bool>) {
     every(interval, stop, || async {
+        if !jobs.mine("sweep").await {
+            return;
+        }
         if let Err(rejection) = platform.sweep().await {
             tracing::warn!(%rejection, "sweep failed; will retry");
         }
     })
     .await;
+}
+
+/// The periodic jobs one node runs for the cluster (sweeps, retention, warnings): each is a
+/// lease, taken by whichever node asks first and kept while that node lives. Without a
+/// cluster every job is this node's.
+struct Jobs {
+    cluster: Option<Arc<Cluster>>,
+    held: tokio::sync::Mutex<std::collections::HashMap<&'static str, tongdao_store::cluster::Held>>,
+}
+
+impl Jobs {
+    async fn mine(&self, job: &'static str) -> bool {
+        let Some(cluster) = &self.cluster else { return true };
+        let mut held = self.held.lock().await;
+        if held.get(job).is_some_and(|h| !h.is_lost()) {
+            return true;
+        }
+        held.remove(job);
+        match cluster.try_hold(&format!("job:{job}")).await {
+            Some(lease) => {
+                tracing::info!(job, node = cluster.node(), "this node runs the job for the cluster");
+                held.insert(job, lease);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Reloads the lexicons when their files change (a failed reload keeps the previous ones and
@@ -335,8 +383,11 @@ async fn lexicon_loop(platform: Platform, interval: Duration, stop: watch::Recei
 
 /// Erases content past each customer's retention period (clauses 3.1, 3.7), and the data
 /// of customers terminated longer ago than theirs, hourly.
-async fn retention_loop(platform: Platform, stop: watch::Receiver<bool>) {
+async fn retention_loop(platform: Platform, jobs: Arc<Jobs>, stop: watch::Receiver<bool>) {
     every(Duration::from_secs(3600), stop, || async {
+        if !jobs.mine("retention").await {
+            return;
+        }
         if let Err(rejection) = platform.retention_sweep().await {
             tracing::warn!(%rejection, "retention pass failed; will retry");
         }
@@ -358,8 +409,11 @@ async fn maintenance_loop(platform: Platform, interval: Duration, stop: watch::R
 }
 
 /// Expiry warnings 30 and 7 days ahead (clause 8) and low-balance warnings, every minute.
-async fn warning_loop(platform: Platform, stop: watch::Receiver<bool>) {
+async fn warning_loop(platform: Platform, jobs: Arc<Jobs>, stop: watch::Receiver<bool>) {
     every(Duration::from_secs(60), stop, || async {
+        if !jobs.mine("warnings").await {
+            return;
+        }
         if let Err(rejection) = platform.expiry_warnings().await {
             tracing::warn!(%rejection, "expiry warnings failed; will retry");
         }
