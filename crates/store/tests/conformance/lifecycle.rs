@@ -419,6 +419,47 @@ async fn a_breach_closed_on_two_nodes_at_once_is_closed_once() {
     }
 }
 
+/// Charges arriving on another node while the customer is terminated: each is either in
+/// before the termination, and then cancelled and refunded by it, or refused after it.
+#[tokio::test]
+async fn a_termination_while_another_node_charges_leaves_nothing_owed() {
+    for n in two_nodes().await {
+        let (acme, brc) = breached(&*n.one, "acme", 1_000_000).await;
+        let (started, charges_flow) = tokio::sync::oneshot::channel();
+        let charging = {
+            let (node, acme) = (n.two.clone(), acme.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut started) = (Vec::new(), Some(started));
+                for i in 0..40 {
+                    let id = format!("msg_{i:02}");
+                    match node.accept(batch(&acme, vec![message(&id, "+8613800138000", 1_000)], None)).await {
+                        Ok(_) => accepted.push(id),
+                        Err(StoreError::InsufficientBalance { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    if i == 4 {
+                        started.take().map(|s| s.send(()));
+                    }
+                }
+                accepted
+            })
+        };
+        charges_flow.await.expect("charges under way");
+        let ended = n.one.terminate(&brc, NOW + 15 * DAY, notice(&acme, "termination", "t"), audit("t")).await;
+        let (_, report) = ended.unwrap_or_else(|e| panic!("{}: {e}", n.name));
+        let accepted = charging.await.expect("charging");
+        assert!((5..40).contains(&accepted.len()), "{}: charged before and refused after: {}", n.name, accepted.len());
+        assert_eq!(report.messages_cancelled, u64::try_from(accepted.len()).expect("len"), "{}", n.name);
+        assert_eq!(report.settled, Money::from_micros(1_000_000), "{}: every charge refunded", n.name);
+        for id in &accepted {
+            let (m, _) = n.two.find_message(&acme, id).await.expect("message");
+            assert_eq!(m.status, MessageStatus::Cancelled, "{}: {id}", n.name);
+        }
+        assert_eq!(consistent_balance(&*n.two, &acme).await, 0, "{}", n.name);
+        assert!(n.two.verify_ledger().await.expect("verify").is_ok(), "{}", n.name);
+    }
+}
+
 #[tokio::test]
 async fn erasure_takes_a_terminated_customers_personal_data_and_keeps_its_ledger() {
     for b in backends().await {
