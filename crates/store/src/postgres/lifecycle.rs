@@ -2,9 +2,10 @@
 //! maintenance windows, breach, cure and termination, erasure, and low-balance warnings.
 //!
 //! Where the SQLite backend read and then wrote under its single writer, these lock what they
-//! read first: a breach and its customer (customer row first, as every balance change does),
-//! a ticket, the customers being warned; and the mailer's due notices are claimed, so that
-//! several nodes never email the same notice in the same round.
+//! read first — a breach's customer then the breach (the customer's row first, as every
+//! balance change takes it), a maintenance window, a customer whose settings change — or
+//! claim it in one statement: the customers warned of a low balance, the notices a mailer
+//! takes, so that several nodes never do either twice.
 
 use std::collections::HashMap;
 
@@ -251,7 +252,7 @@ async fn change_customer(
         after: Some(snapshot(&after).to_string()),
         ..audit.clone()
     };
-    append_audit(&tx.t, &entry).await?;
+    insert_audit(&tx.t, &entry).await?;
     tx.commit(store).await?;
     Ok(after)
 }
@@ -329,7 +330,7 @@ pub(super) async fn create_maintenance(
     .await?;
     insert_notices(&tx.t, &notices, w.created_at).await?;
     let after = window_snapshot(&w);
-    append_audit(&tx.t, &AuditEntry { after: Some(after.to_string()), ..audit }).await?;
+    insert_audit(&tx.t, &AuditEntry { after: Some(after.to_string()), ..audit }).await?;
     let stored = window_of(&tx.t, &w.id, false).await?;
     tx.commit(store).await?;
     Ok(stored)
@@ -362,7 +363,7 @@ pub(super) async fn cancel_maintenance(
         after: Some(window_snapshot(&after).to_string()),
         ..audit
     };
-    append_audit(&tx.t, &entry).await?;
+    insert_audit(&tx.t, &entry).await?;
     tx.commit(store).await?;
     Ok(after)
 }
@@ -448,7 +449,7 @@ pub(super) async fn issue_breach(
     )
     .await?;
     insert_notices(&tx.t, std::slice::from_ref(&notice), b.noticed_at).await?;
-    append_audit(&tx.t, &AuditEntry { after: Some(breach_snapshot(&b)), ..audit }).await?;
+    insert_audit(&tx.t, &AuditEntry { after: Some(breach_snapshot(&b)), ..audit }).await?;
     let stored = breach_of(&tx.t, &b.id).await?;
     tx.commit(store).await?;
     Ok(stored)
@@ -483,7 +484,7 @@ pub(super) async fn cure_breach(
     let after = breach_of(&tx.t, id).await?;
     insert_notices(&tx.t, std::slice::from_ref(&notice), at).await?;
     let entry = AuditEntry { before: Some(breach_snapshot(&before)), after: Some(breach_snapshot(&after)), ..audit };
-    append_audit(&tx.t, &entry).await?;
+    insert_audit(&tx.t, &entry).await?;
     tx.commit(store).await?;
     Ok(after)
 }
@@ -564,7 +565,7 @@ pub(super) async fn terminate(
         "settled": report.settled.to_string(),
     });
     let entry = AuditEntry { before: Some(breach_snapshot(&breach)), after: Some(summary.to_string()), ..audit };
-    append_audit(&tx.t, &entry).await?;
+    insert_audit(&tx.t, &entry).await?;
     tx.commit(store).await?;
     Ok((after, report))
 }
@@ -626,7 +627,7 @@ pub(super) async fn erase_customer(store: &PgStore, customer_id: &str, at: i64, 
     )
     .await?;
     let after = serde_json::json!({ "rows_deleted": deleted }).to_string();
-    append_audit(&tx.t, &AuditEntry { after: Some(after), ..audit }).await?;
+    insert_audit(&tx.t, &AuditEntry { after: Some(after), ..audit }).await?;
     tx.commit(store).await?;
     Ok(deleted)
 }
@@ -688,52 +689,10 @@ pub(super) async fn low_balance_warnings(store: &PgStore, at: i64, make: crate::
     Ok(count(due.len()))
 }
 
-// ---- helpers other modules port too (the audit trail, cancelling waiting messages) ---------
-
-/// The SQLite backend's `moderation::append_audit`.
-pub(super) async fn append_audit(t: &Transaction<'_>, e: &AuditEntry) -> StoreResult<()> {
-    exec(
-        t,
-        "INSERT INTO audit_log (at, actor, action, target, reason, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&e.at, &e.actor, &e.action, &e.target, &e.reason, &e.before, &e.after],
-    )
-    .await?;
-    Ok(())
-}
-
-/// The SQLite backend's `moderation::cancel_waiting`: cancels and refunds the customer's held
-/// and scheduled messages and the queued ones past the dispatch mark. The mark's row is read
-/// `FOR SHARE`: a dispatcher moving it on another node waits for this transaction (and then
-/// sees these messages cancelled), or this one waits for it and reads the new mark.
-async fn cancel_waiting(tx: &mut Tx<'_>, customer_id: &str, now_ms: i64, reason: &str) -> StoreResult<u64> {
-    let mark: i64 = row_opt(&tx.t, "SELECT value FROM marks WHERE name = 'dispatch' FOR SHARE", &[])
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?
-        .unwrap_or(0);
-    let waiting = rows(
-        &tx.t,
-        "SELECT id, price, status FROM messages WHERE customer_id = $1 \
-         AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > $2))",
-        &[&customer_id, &mark],
-    )
-    .await?;
-    let mut cancelled = 0;
-    for r in &waiting {
-        let (id, price, status): (String, i64, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-        let Some(from) = MessageStatus::parse(&status) else { continue };
-        let change = Change::new(customer_id, &id, MessageStatus::Cancelled, now_ms);
-        if change_status(&tx.t, &change, &[from]).await? {
-            refund(tx, customer_id, &id, price, reason, now_ms).await?;
-            cancelled += 1;
-        }
-    }
-    Ok(cancelled)
-}
-
 // ---- to be replaced by super::core at merge ----
-// Ports of the SQLite backend's rows and `post_entry`, for this module, `tickets` and
-// `billing` until `core` provides them (`pub(crate)`, same names and signatures).
+// Ports of the SQLite backend's rows, `post_entry`, `moderation::append_audit` (as
+// `insert_audit`) and `moderation::cancel_waiting`, for this module, `tickets` and `billing`
+// until `core` provides them (`pub(crate)`, same names and signatures).
 
 pub(crate) const CUSTOMER_COLUMNS: &str =
     "id, name, address, contact, balance, created_at, low_balance_threshold, terminated_at, erased_at, notice_email";
@@ -832,10 +791,33 @@ pub(crate) fn ledger_row(r: &Row) -> StoreResult<LedgerEntry> {
     })
 }
 
+/// What [`post_entry`] did: a new entry's seq is known only once the transaction's ledger
+/// entries are written, so it is given with `seq` 0 and its place among them.
+#[derive(Debug, Clone)]
+pub(crate) enum Posted {
+    /// A top-up whose reference was already used with the same amount: the first entry.
+    Earlier(LedgerEntry),
+    /// A new entry, queued on the transaction as its `index`-th ledger entry.
+    Queued { entry: LedgerEntry, index: usize },
+}
+
+impl Posted {
+    /// The entry, with its seq taken from the seqs the transaction's entries were given.
+    pub fn committed(self, seqs: &[i64]) -> StoreResult<LedgerEntry> {
+        match self {
+            Posted::Earlier(entry) => Ok(entry),
+            Posted::Queued { mut entry, index } => {
+                entry.seq =
+                    *seqs.get(index).ok_or_else(|| StoreError::Backend("the ledger entry was not written".into()))?;
+                Ok(entry)
+            }
+        }
+    }
+}
+
 /// Posts a manual entry in `tx` (see `Store::post_ledger_entry`): the customer's row locked
-/// first, so that a top-up reference racing on two nodes is found by the second. A new entry
-/// is queued with `seq` 0: its seq is the one `tx.commit` returns for it.
-pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResult<LedgerEntry> {
+/// first, so that a top-up reference racing on two nodes is found by the second.
+pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResult<Posted> {
     let balance = lock_balance(&tx.t, &e.customer_id).await?;
     if let (LedgerKind::Topup, Some(reference)) = (e.kind, &e.reference) {
         let sql =
@@ -843,7 +825,7 @@ pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResul
         if let Some(earlier) = row_opt(&tx.t, &sql, &[&e.customer_id, reference]).await? {
             let earlier = ledger_row(&earlier)?;
             return if earlier.amount == e.amount {
-                Ok(earlier)
+                Ok(Posted::Earlier(earlier))
             } else {
                 Err(StoreError::Conflict(format!("reference {reference:?} already topped up {}", earlier.amount)))
             };
@@ -856,6 +838,7 @@ pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResul
         return Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed: -e.amount });
     }
     set_balance(&tx.t, &e.customer_id, after).await?;
+    let index = tx.ledger.len();
     tx.append_ledger(LedgerRow {
         customer_id: e.customer_id.clone(),
         kind: e.kind,
@@ -866,7 +849,7 @@ pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResul
         reason: e.reason.clone(),
         now_ms: e.created_at,
     });
-    Ok(LedgerEntry {
+    let entry = LedgerEntry {
         seq: 0,
         customer_id: e.customer_id,
         kind: e.kind,
@@ -876,5 +859,44 @@ pub(crate) async fn post_entry(tx: &mut Tx<'_>, e: NewLedgerEntry) -> StoreResul
         reference: e.reference,
         reason: e.reason,
         created_at: e.created_at,
-    })
+    };
+    Ok(Posted::Queued { entry, index })
+}
+
+pub(crate) async fn insert_audit(t: &Transaction<'_>, e: &AuditEntry) -> StoreResult<()> {
+    exec(
+        t,
+        "INSERT INTO audit_log (at, actor, action, target, reason, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&e.at, &e.actor, &e.action, &e.target, &e.reason, &e.before, &e.after],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Cancels and refunds the customer's held and scheduled messages and the queued ones past
+/// the dispatch mark; the caller has locked the customer's row. The mark's row is read
+/// `FOR SHARE` (created at 0, what its absence means, so that there is one to lock): a
+/// dispatcher moving it on another node waits for this transaction and then sees these
+/// messages cancelled, or this one waits for it and reads the moved mark.
+pub(crate) async fn cancel_waiting(tx: &mut Tx<'_>, customer_id: &str, now_ms: i64, reason: &str) -> StoreResult<u64> {
+    exec(&tx.t, "INSERT INTO marks (name, value) VALUES ('dispatch', 0) ON CONFLICT (name) DO NOTHING", &[]).await?;
+    let mark: i64 = row(&tx.t, "SELECT value FROM marks WHERE name = 'dispatch' FOR SHARE", &[]).await?.try_get(0)?;
+    let waiting = rows(
+        &tx.t,
+        "SELECT id, price, status FROM messages WHERE customer_id = $1 \
+         AND (status IN ('held', 'scheduled') OR (status = 'queued' AND queue_seq > $2)) ORDER BY id FOR UPDATE",
+        &[&customer_id, &mark],
+    )
+    .await?;
+    let mut cancelled = 0;
+    for r in &waiting {
+        let (id, price, status): (String, i64, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let Some(from) = MessageStatus::parse(&status) else { continue };
+        let change = Change::new(customer_id, &id, MessageStatus::Cancelled, now_ms);
+        if change_status(&tx.t, &change, &[from]).await? {
+            refund(tx, customer_id, &id, price, reason, now_ms).await?;
+            cancelled += 1;
+        }
+    }
+    Ok(cancelled)
 }

@@ -8,9 +8,8 @@ use tokio_postgres::types::ToSql;
 use tongdao_domain::ticket::{MAX_REPLIES, TicketKind, TicketParty, TicketStatus};
 use tongdao_domain::{ErrorCode, Rejection};
 
-use super::lifecycle::append_audit;
 // To be imported from `super::core` at merge (see the end of `lifecycle.rs`).
-use super::lifecycle::{LEDGER_COLUMNS, find_customer, ledger_row, post_entry};
+use super::lifecycle::{LEDGER_COLUMNS, find_customer, insert_audit, ledger_row, post_entry};
 use super::{PgStore, Tx, bad_column, exec, row, row_opt, rows, string_list};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
@@ -237,7 +236,7 @@ pub(super) async fn reply_ticket(
     .await?;
     let after = find(&tx.t, None, &reply.ticket_id).await?;
     if let Some(audit) = audit {
-        append_audit(&tx.t, &AuditEntry { before: snapshot(&before), after: snapshot(&after), ..audit }).await?;
+        insert_audit(&tx.t, &AuditEntry { before: snapshot(&before), after: snapshot(&after), ..audit }).await?;
     }
     let thread = thread(&tx.t, after).await?;
     tx.commit(store).await?;
@@ -263,7 +262,7 @@ pub(super) async fn set_ticket_status(
     )
     .await?;
     let after = find(&tx.t, None, id).await?;
-    append_audit(&tx.t, &AuditEntry { before: snapshot(&before), after: snapshot(&after), ..audit }).await?;
+    insert_audit(&tx.t, &AuditEntry { before: snapshot(&before), after: snapshot(&after), ..audit }).await?;
     let thread = thread(&tx.t, after).await?;
     tx.commit(store).await?;
     Ok(thread)
@@ -291,17 +290,15 @@ pub(super) async fn settle_ticket(
             format!("the customer has no ticket {ticket_id}"),
         )));
     }
-    let mut posted = post_entry(&mut tx, NewLedgerEntry { reference: Some(ticket_id.to_owned()), ..entry }).await?;
+    let posted = post_entry(&mut tx, NewLedgerEntry { reference: Some(ticket_id.to_owned()), ..entry }).await?;
     let written = super::ledger::flush(&tx.t, std::mem::take(&mut tx.ledger)).await?;
-    if let Some(seq) = written.first() {
-        posted.seq = *seq;
-    }
+    let posted = posted.committed(&written)?;
     let after = serde_json::json!({
         "seq": posted.seq,
         "amount": posted.amount,
         "balance_after": posted.balance_after,
     });
-    append_audit(&tx.t, &AuditEntry { after: Some(after.to_string()), ..audit }).await?;
+    insert_audit(&tx.t, &AuditEntry { after: Some(after.to_string()), ..audit }).await?;
     tx.commit(store).await?;
     Ok(posted)
 }
