@@ -1,6 +1,6 @@
 //! Messages on PostgreSQL: accept (charges, frequency limits, idempotency), reads, cancel, sweep, export, purge.
 //!
-//! Where the SQLite backend relies on its single writer, this module takes row locks:
+//! Where the SQLite backend relies on its single writer, this module takes locks:
 //! - an accept locks its customer first, so the balance check, the frequency counts (from the
 //!   messages table) and the idempotency check that follow it are exact across nodes;
 //! - queue numbers are taken under the queue lock ([`lock_queue`]), held until commit, so a
@@ -519,9 +519,8 @@ pub(super) async fn cancel_message(
     lock_balance(&tx.t, customer_id).await?;
     let mark = lock_dispatch_mark(&tx.t).await?;
     let select = format!("SELECT {MESSAGE_COLUMNS}, queue_seq FROM messages WHERE customer_id = $1 AND id = $2");
-    let read = |r: &Row| -> StoreResult<(StoredMessage, Option<i64>)> {
-        Ok((super::status::message_row(r)?, r.try_get(16)?))
-    };
+    let read =
+        |r: &Row| -> StoreResult<(StoredMessage, Option<i64>)> { Ok((super::status::message_row(r)?, r.try_get(16)?)) };
     // A first look without a lock: a message already gone to a carrier is refused without
     // waiting for whoever records its progress.
     let (message, place) = read(&row(&tx.t, &select, &[&customer_id, &id]).await?)?;
