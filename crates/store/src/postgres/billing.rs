@@ -15,7 +15,7 @@ use tongdao_domain::Money;
 use tongdao_domain::period::DAY_MS;
 
 // To be imported from `super::core` at merge (see the end of `lifecycle.rs`).
-use super::lifecycle::{LEDGER_COLUMNS, find_customer, ledger_row};
+use super::core::{LEDGER_COLUMNS, find_customer, ledger_row};
 use super::{PgStore, row, row_opt, rows};
 use crate::StoreResult;
 use crate::model::*;

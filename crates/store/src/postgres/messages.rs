@@ -498,10 +498,11 @@ pub(super) async fn list_messages(
 
 /// Whether a message in `status` at queue place `place` may still be cancelled: a scheduled
 /// one, or a queued one the dispatcher has not taken (its place is past the mark).
-fn cancellable(status: MessageStatus, place: Option<i64>, mark: i64) -> bool {
+/// Scheduled, or queued and taken by no dispatcher (past the mark, claimed by no node).
+fn cancellable(status: MessageStatus, (place, claimed): (Option<i64>, bool), mark: i64) -> bool {
     match status {
         MessageStatus::Scheduled => true,
-        MessageStatus::Queued => place.is_some_and(|place| place > mark),
+        MessageStatus::Queued => !claimed && place.is_some_and(|place| place > mark),
         _ => false,
     }
 }
@@ -518,9 +519,12 @@ pub(super) async fn cancel_message(
     // take a queued message past the mark read below until this transaction ends.
     lock_balance(&tx.t, customer_id).await?;
     let mark = lock_dispatch_mark(&tx.t).await?;
-    let select = format!("SELECT {MESSAGE_COLUMNS}, queue_seq FROM messages WHERE customer_id = $1 AND id = $2");
-    let read =
-        |r: &Row| -> StoreResult<(StoredMessage, Option<i64>)> { Ok((super::status::message_row(r)?, r.try_get(16)?)) };
+    let select = format!(
+        "SELECT {MESSAGE_COLUMNS}, queue_seq, claimed_by IS NOT NULL FROM messages WHERE customer_id = $1 AND id = $2"
+    );
+    let read = |r: &Row| -> StoreResult<(StoredMessage, (Option<i64>, bool))> {
+        Ok((super::status::message_row(r)?, (r.try_get(16)?, r.try_get(17)?)))
+    };
     // A first look without a lock: a message already gone to a carrier is refused without
     // waiting for whoever records its progress.
     let (message, place) = read(&row(&tx.t, &select, &[&customer_id, &id]).await?)?;
@@ -562,7 +566,7 @@ pub(super) async fn sweep(store: &PgStore, now_ms: i64, limit: u32) -> StoreResu
          AND valid_until <= $1 ORDER BY valid_until LIMIT $2) \
          UNION ALL \
          (SELECT customer_id, id FROM messages WHERE status = 'queued' AND valid_until IS NOT NULL \
-         AND valid_until <= $1 AND queue_seq > $3 ORDER BY valid_until LIMIT $2)",
+         AND valid_until <= $1 AND queue_seq > $3 AND claimed_by IS NULL ORDER BY valid_until LIMIT $2)",
         &[&now_ms, &limit, &mark],
     )
     .await?;
@@ -581,7 +585,7 @@ pub(super) async fn sweep(store: &PgStore, now_ms: i64, limit: u32) -> StoreResu
             "SELECT customer_id, id, price FROM messages \
              WHERE (customer_id, id) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])) \
              AND valid_until IS NOT NULL AND valid_until <= $3 \
-             AND (status = 'scheduled' OR (status = 'queued' AND queue_seq > $4)) \
+             AND (status = 'scheduled' OR (status = 'queued' AND queue_seq > $4 AND claimed_by IS NULL)) \
              ORDER BY valid_until FOR UPDATE SKIP LOCKED",
             &[&customer_ids, &ids, &now_ms, &mark],
         )

@@ -9,7 +9,7 @@ use tongdao_domain::ticket::{MAX_REPLIES, TicketKind, TicketParty, TicketStatus}
 use tongdao_domain::{ErrorCode, Rejection};
 
 // To be imported from `super::core` at merge (see the end of `lifecycle.rs`).
-use super::lifecycle::{LEDGER_COLUMNS, find_customer, insert_audit, ledger_row, post_entry};
+use super::core::{LEDGER_COLUMNS, find_customer, insert_audit, ledger_row, post_entry};
 use super::{PgStore, Tx, bad_column, exec, row, row_opt, rows, string_list};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
