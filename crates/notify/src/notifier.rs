@@ -11,6 +11,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tongdao_domain::Clock;
 use tongdao_domain::callback::CallbackPolicy;
+use tongdao_store::cluster::Cluster;
 use tongdao_store::{DueEndpoint, OutboxEvent, Store};
 
 use crate::signature::{SIGNATURE_HEADER, sign};
@@ -44,6 +45,9 @@ pub struct NotifyConfig {
     pub retry_cap: Duration,
     /// Events older than this are dropped when their endpoint fails again.
     pub give_up_after: Duration,
+    /// Several nodes: an endpoint is worked by the node holding its lease, so that each
+    /// event goes out once across the nodes.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Default for NotifyConfig {
@@ -57,6 +61,7 @@ impl Default for NotifyConfig {
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(600),
             give_up_after: Duration::from_secs(24 * 3600),
+            cluster: None,
         }
     }
 }
@@ -350,9 +355,29 @@ pub(crate) fn batch_body(events: &[OutboxEvent]) -> Vec<u8> {
     body
 }
 
-/// One endpoint's worker: batches until the endpoint has nothing pending or fails.
+/// One endpoint's worker; on a cluster node, only while it holds the endpoint's lease (the
+/// lease is given back after the last removal from the outbox is committed, so the next
+/// node to take it never sees an event this one delivered).
 async fn work(ctx: Arc<Ctx>, endpoint: DueEndpoint, held: (BusyGuard, OwnedSemaphorePermit)) {
     let _held = held;
+    let Some(cluster) = ctx.config.cluster.clone() else {
+        return deliver(&ctx, &endpoint, None).await;
+    };
+    let name = endpoint_lease(&endpoint.customer_id, &endpoint.url);
+    let Some(lease) = cluster.try_hold(&name).await else { return };
+    deliver(&ctx, &endpoint, Some(&lease)).await;
+    lease.release().await;
+}
+
+/// `webhook:<customer>:<sha-256 of the URL>` (URLs are long; lease names are keys).
+fn endpoint_lease(customer_id: &str, url: &str) -> String {
+    use sha2::Digest;
+    format!("webhook:{customer_id}:{}", hex::encode(sha2::Sha256::digest(url.as_bytes())))
+}
+
+/// Batches until the endpoint has nothing pending, fails, or the lease is lost.
+async fn deliver(ctx: &Arc<Ctx>, endpoint: &DueEndpoint, lease: Option<&tongdao_store::cluster::Held>) {
+    let endpoint = endpoint.clone();
     let host = log_host(&endpoint.url);
     let customer = endpoint.customer_id.as_str();
     let mut failures = endpoint.failures;
@@ -362,23 +387,20 @@ async fn work(ctx: Arc<Ctx>, endpoint: DueEndpoint, held: (BusyGuard, OwnedSemap
     let mut after = 0i64;
     let mut removing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        if *ctx.shutdown.borrow() {
-            return;
+        if *ctx.shutdown.borrow() || lease.is_some_and(|l| l.is_lost()) {
+            break;
         }
         let events = match ctx.store.endpoint_events(customer, &endpoint.url, after, batch).await {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(customer, host, error = %e, "webhooks: cannot read the outbox");
-                return;
+                break;
             }
         };
         if events.is_empty() {
-            if let Some(previous) = removing.take() {
-                let _ = previous.await;
-            }
-            return;
+            break;
         }
-        match call(&ctx, &endpoint, &events).await {
+        match call(ctx, &endpoint, &events).await {
             Ok(()) => {
                 let count = events.len() as u64;
                 let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
@@ -400,10 +422,13 @@ async fn work(ctx: Arc<Ctx>, endpoint: DueEndpoint, held: (BusyGuard, OwnedSemap
                 failures = 0;
             }
             Err(failure) => {
-                record_failure(&ctx, &endpoint, &host, failures, &failure).await;
-                return;
+                record_failure(ctx, &endpoint, &host, failures, &failure).await;
+                break;
             }
         }
+    }
+    if let Some(previous) = removing.take() {
+        let _ = previous.await;
     }
 }
 

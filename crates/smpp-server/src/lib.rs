@@ -196,4 +196,12 @@ pub trait Backend: Send + Sync + 'static {
     /// A deliver_sm was answered with an error (`Some(status)`) or not at all (`None`); it
     /// stays pending.
     async fn not_delivered(&self, customer_id: &str, id: i64, status: Option<u32>);
+    /// Whether this node may deliver to the customer's binds now. Several nodes: only the
+    /// one holding the customer's delivery lease, so that a delivery goes out once.
+    async fn may_deliver(&self, _customer_id: &str) -> bool {
+        true
+    }
+    /// The customer's last receiving bind here closed: what [`Backend::may_deliver`] took
+    /// for it goes back.
+    async fn stop_delivering(&self, _customer_id: &str) {}
 }

@@ -20,7 +20,9 @@
 //! - schedule_delivery_time and validity_period, absolute or relative, become `send_at` and
 //!   `valid_until`; user_message_reference becomes the `client_ref`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::{Duration as TimeDuration, OffsetDateTime, UtcOffset};
@@ -33,6 +35,7 @@ use tongdao_smpp::pdu::{CancelSm, QuerySm, QuerySmResp, Sm};
 use tongdao_smpp::status::*;
 use tongdao_smpp::tlv::{self, Tlv, Tlvs};
 use tongdao_store::SmppEvent;
+use tongdao_store::cluster::{Cluster, Held};
 
 use crate::{Account, Backend, BackendError, Delivery};
 
@@ -46,11 +49,14 @@ const ESME_RINVEXPIRY: u32 = 0x0000_0062;
 #[derive(Debug, Clone)]
 pub struct PlatformBackend {
     platform: Platform,
+    /// Several nodes: the delivery leases this node holds, by customer.
+    cluster: Option<Arc<Cluster>>,
+    delivering: Arc<tokio::sync::Mutex<HashMap<String, Held>>>,
 }
 
 impl PlatformBackend {
-    pub fn new(platform: Platform) -> PlatformBackend {
-        PlatformBackend { platform }
+    pub fn new(platform: Platform, cluster: Option<Arc<Cluster>>) -> PlatformBackend {
+        PlatformBackend { platform, cluster, delivering: Default::default() }
     }
 }
 
@@ -164,6 +170,29 @@ impl Backend for PlatformBackend {
 
     async fn not_delivered(&self, customer_id: &str, id: i64, status: Option<u32>) {
         tracing::debug!(customer = customer_id, id, ?status, "a deliver_sm was not taken; it will be sent again");
+    }
+
+    async fn may_deliver(&self, customer_id: &str) -> bool {
+        let Some(cluster) = &self.cluster else { return true };
+        let mut delivering = self.delivering.lock().await;
+        if delivering.get(customer_id).is_some_and(|held| !held.is_lost()) {
+            return true;
+        }
+        delivering.remove(customer_id);
+        match cluster.try_hold(&format!("smpp-deliveries:{customer_id}")).await {
+            Some(held) => {
+                delivering.insert(customer_id.to_owned(), held);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn stop_delivering(&self, customer_id: &str) {
+        let held = self.delivering.lock().await.remove(customer_id);
+        if let Some(held) = held {
+            held.release().await;
+        }
     }
 }
 

@@ -171,6 +171,7 @@ pub(crate) async fn run(
         }
     }
     pump.flush_acks().await;
+    pump.inner.backend.stop_delivering(&pump.customer).await;
     tracing::debug!(customer_id = ?pump.customer, "delivery pump ended");
 }
 
@@ -217,6 +218,11 @@ impl Pump {
 
     async fn fetch(&mut self) {
         let now = Instant::now();
+        if !self.inner.backend.may_deliver(&self.customer).await {
+            // Another node delivers to this customer's binds (it has binds there too).
+            self.idle_until = Some(now + POLL);
+            return;
+        }
         let limit = self.free_slots(now).min(FETCH_MAX).min(HELD_MAX.saturating_sub(self.held_count()));
         let after = self.cursor;
         let asked = u32::try_from(limit).unwrap_or(u32::MAX);

@@ -136,7 +136,7 @@ impl Gateway {
         let ready = state.ready.clone();
         let router = tongdao_api::router(state.clone());
         let smpp = match config.smpp.enabled {
-            true => Some(SmppEdge::start(config, &platform, shutdown.subscribe()).await?),
+            true => Some(SmppEdge::start(config, &platform, cluster.clone(), shutdown.subscribe()).await?),
             false => None,
         };
 
@@ -148,6 +148,7 @@ impl Gateway {
                 timeout: Duration::from_millis(config.webhooks.timeout_ms.max(1)),
                 max_batch: config.webhooks.max_batch.max(1),
                 concurrency: config.webhooks.concurrency.max(1),
+                cluster: cluster.clone(),
                 ..NotifyConfig::default()
             },
             platform.webhook_signal().clone(),
@@ -431,8 +432,13 @@ pub struct SmppEdge {
 }
 
 impl SmppEdge {
-    async fn start(config: &Config, platform: &Platform, stop: watch::Receiver<bool>) -> anyhow::Result<SmppEdge> {
-        let backend = Arc::new(tongdao_smpp_server::platform::PlatformBackend::new(platform.clone()));
+    async fn start(
+        config: &Config,
+        platform: &Platform,
+        cluster: Option<Arc<Cluster>>,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<SmppEdge> {
+        let backend = Arc::new(tongdao_smpp_server::platform::PlatformBackend::new(platform.clone(), cluster));
         let server = tongdao_smpp_server::Server::start(config.smpp_server(), backend)
             .await
             .with_context(|| format!("cannot start the SMPP listener on {}", config.smpp.listen))?;
