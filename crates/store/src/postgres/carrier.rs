@@ -604,9 +604,10 @@ async fn receipt(
         return Ok(Recorded::Done);
     }
     let status = if delivered == total { MessageStatus::Delivered } else { worst.status() };
+    // Still `submitted`: the tally above holds the row. The guard says so again.
     let sql = format!(
         "UPDATE messages SET status = $3, worst_outcome = $4, done_at = $5, done_carrier_message_id = $6, \
-         done_error = $7 WHERE customer_id = $1 AND id = $2 {FINAL_RETURNING}"
+         done_error = $7 WHERE customer_id = $1 AND id = $2 AND status = 'submitted' {FINAL_RETURNING}"
     );
     let found =
         row(&tx.t, &sql, &[&customer_id, &message_id, &status.as_str(), &worst.as_str(), &at, &worst_id, &worst_error])

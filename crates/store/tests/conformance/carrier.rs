@@ -672,6 +672,57 @@ async fn a_receipt_and_its_submit_on_two_nodes_at_once_always_meet() {
     }
 }
 
+/// Receipts of two customers' messages, recorded by two nodes at once in opposite orders,
+/// neither deadlock nor settle a message twice: each batch locks every customer it may
+/// settle, in one order, before it changes anything.
+#[tokio::test]
+async fn receipts_for_two_customers_in_opposite_orders_on_two_nodes_settle_each_message_once() {
+    const ROUNDS: usize = 10;
+    for shared in shared_databases().await {
+        let name = shared.name;
+        let one = shared.open().await;
+        let two = shared.another_node(&one).await;
+        let acme = customer(&*one, "acme", 10_000_000).await;
+        let zed = customer(&*one, "zed", 10_000_000).await;
+        for (who, tag) in [(&acme, "a"), (&zed, "z")] {
+            let messages = (0..ROUNDS).map(|n| sms(&format!("msg_{tag}{n:02}"), ChargeOn::Delivery, 2)).collect();
+            accept(&*one, who, messages).await;
+            let submits = (0..ROUNDS)
+                .map(|n| {
+                    let parts = [format!("{tag}{n}p1"), format!("{tag}{n}p2")];
+                    submitted(who, &format!("msg_{tag}{n:02}"), &[&parts[0], &parts[1]], NOW + 10)
+                })
+                .collect();
+            one.record_progress(submits).await.expect("submits");
+        }
+        let start = (consistent_balance(&*one, &acme).await, consistent_balance(&*one, &zed).await);
+        for n in 0..ROUNDS {
+            let (a, b) = tokio::join!(
+                one.record_progress(vec![
+                    receipt(&format!("z{n}p1"), PartOutcome::Undeliverable, NOW + 20),
+                    receipt(&format!("a{n}p1"), PartOutcome::Undeliverable, NOW + 20),
+                ]),
+                two.record_progress(vec![
+                    receipt(&format!("a{n}p2"), PartOutcome::Delivered, NOW + 20),
+                    receipt(&format!("z{n}p2"), PartOutcome::Delivered, NOW + 20),
+                ]),
+            );
+            let got = [a.expect("one"), b.expect("two")].concat();
+            assert_eq!(got.iter().filter(|r| **r == Recorded::Final).count(), 2, "{name}: {got:?}");
+            assert_eq!(got.iter().filter(|r| **r == Recorded::Done).count(), 2, "{name}: {got:?}");
+        }
+        let half = PRICE / 2 * i64::try_from(ROUNDS).expect("few");
+        let end = (consistent_balance(&*one, &acme).await, consistent_balance(&*one, &zed).await);
+        assert_eq!(end, (start.0 + half, start.1 + half), "{name}: half of each message refunded, once");
+        for (who, tag) in [(&acme, "a"), (&zed, "z")] {
+            assert_eq!(refunds(&*one, who).await.len(), ROUNDS, "{name}");
+            let (final_status, events) = status(&*one, who, &format!("msg_{tag}00")).await;
+            assert_eq!((final_status, events.len()), (MessageStatus::Undeliverable, 3), "{name}");
+        }
+        assert!(one.verify_ledger().await.expect("verify").is_ok(), "{name}");
+    }
+}
+
 // ---- the dispatch queue ----------------------------------------------------------------------
 
 #[tokio::test]
