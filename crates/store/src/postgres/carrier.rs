@@ -2,7 +2,7 @@
 //! with their settlement, inbound messages, and the webhook outbox. The SQLite backend's
 //! `carrier` module statement for statement, plus the locks several nodes need.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use deadpool_postgres::{GenericClient, Transaction};
@@ -149,9 +149,18 @@ struct Attached<'a> {
     at: i64,
 }
 
-/// The first key of the advisory locks on carrier parts (`pg_advisory_xact_lock(int, int)`;
-/// the two-key form never meets the one-key locks of migrations).
-const PART_LOCKS: i32 = 0x7470_6172;
+/// The first key of a carrier part's advisory lock (`pg_advisory_xact_lock(int, int)`; the
+/// two-key form never meets the one-key locks of migrations and of the queue).
+const PART_LOCK: i32 = 0x7470_6172;
+/// The advisory lock over every part: shared by a batch that locks its parts one by one,
+/// exclusive for a batch with more parts than [`MAX_PART_LOCKS`].
+const ALL_PARTS_LOCK: (i32, i32) = (0x7470_6173, 0);
+/// Parts a batch locks one by one, at most. Advisory locks live in PostgreSQL's shared lock
+/// table (64 × max_connections entries by default): with 4 batches in flight per node, a
+/// node holds at most about a thousand, where one lock per part of full batches (512 items)
+/// could fill the table. A bigger batch locks every part at once, so it runs alone among
+/// the batches that lock parts; it is one that waited in a backlog.
+const MAX_PART_LOCKS: usize = 256;
 
 /// The second key of a part's advisory lock: FNV-1a of its link and carrier id. Two parts
 /// sharing a key only wait for each other.
@@ -163,41 +172,48 @@ fn part_key(link: &str, carrier_message_id: &str) -> i32 {
     i32::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// Locks, until the commit, every carrier part the batch names (submits' ids and receipts'
-/// forms), in key order. A receipt and the submit of its part, recorded on two nodes at once,
-/// then see each other: one of them waits, and its next statements see what the other
-/// committed. Without it the receipt could be kept as early while the submit, not seeing it,
-/// leaves the part waiting for a receipt that already came.
-async fn lock_parts(t: &Transaction<'_>, progress: &[Progress]) -> StoreResult<()> {
-    let mut keys: Vec<i32> = Vec::new();
-    for p in progress {
-        if let Progress::Submitted { link, carrier_message_ids: ids, .. }
-        | Progress::Receipt { link, carrier_message_ids: ids, .. } = p
-        {
-            keys.extend(ids.iter().map(|id| part_key(link, id)));
-        }
+/// The parts (link, carrier id) of `forms` known now, with their customers.
+async fn known_parts(
+    t: &Transaction<'_>,
+    links: &[&str],
+    forms: &[&str],
+) -> StoreResult<Vec<((String, String), String)>> {
+    if links.is_empty() {
+        return Ok(Vec::new());
     }
-    if keys.is_empty() {
-        return Ok(());
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    // unnest yields the keys in array order, so they are taken in ascending order.
-    exec(t, "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::INT4[]) AS k", &[&PART_LOCKS, &keys]).await?;
-    Ok(())
+    let found = rows(
+        t,
+        "SELECT p.link, p.carrier_message_id, p.customer_id FROM message_parts p \
+         JOIN unnest($1::TEXT[], $2::TEXT[]) AS k (link, id) ON p.link = k.link AND p.carrier_message_id = k.id",
+        &[&links, &forms],
+    )
+    .await?;
+    found.iter().map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?))).collect()
 }
 
-/// Locks every customer the batch may settle, in id order, before anything changes: those
-/// named by submits, failures and expiries, and the owners of the parts receipts name (which
-/// [`lock_parts`] keeps from changing).
-async fn lock_batch_customers(t: &Transaction<'_>, progress: &[Progress]) -> StoreResult<()> {
+/// Takes every lock the batch needs before it changes anything, in one order for all
+/// batches: the carrier parts that may meet across nodes, then the customers it may settle
+/// (in id order), so that concurrent batches on any node neither deadlock nor miss each other.
+///
+/// A part is locked by the submit that records it and by a receipt that does not find it
+/// yet. A receipt and the submit of its part, recorded on two nodes at once, then see each
+/// other: one waits for the other's commit and its next statements see what that one wrote.
+/// Without it the receipt could be kept as early while the submit, not seeing it, leaves the
+/// part waiting for a receipt that already came. A receipt whose part is already known needs
+/// no part lock: its submit is committed.
+async fn lock_batch(t: &Transaction<'_>, progress: &[Progress]) -> StoreResult<()> {
     let mut customers: Vec<String> = Vec::new();
+    let mut keys: Vec<i32> = Vec::new();
     let (mut links, mut forms): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for p in progress {
         match p {
-            Progress::Submitted { customer_id, .. }
-            | Progress::Failed { customer_id, .. }
-            | Progress::Expired { customer_id, .. } => customers.push(customer_id.clone()),
+            Progress::Submitted { customer_id, link, carrier_message_ids, .. } => {
+                customers.push(customer_id.clone());
+                keys.extend(carrier_message_ids.iter().map(|id| part_key(link, id)));
+            }
+            Progress::Failed { customer_id, .. } | Progress::Expired { customer_id, .. } => {
+                customers.push(customer_id.clone());
+            }
             Progress::Receipt { link, carrier_message_ids, .. } => {
                 for id in carrier_message_ids {
                     links.push(link);
@@ -206,17 +222,36 @@ async fn lock_batch_customers(t: &Transaction<'_>, progress: &[Progress]) -> Sto
             }
         }
     }
-    if !links.is_empty() {
-        let owners = rows(
-            t,
-            "SELECT DISTINCT p.customer_id FROM message_parts p \
-             JOIN unnest($1::TEXT[], $2::TEXT[]) AS k (link, id) ON p.link = k.link AND p.carrier_message_id = k.id",
-            &[&links, &forms],
-        )
-        .await?;
-        for r in &owners {
-            customers.push(r.try_get(0)?);
+    let known = known_parts(t, &links, &forms).await?;
+    customers.extend(known.iter().map(|(_, customer)| customer.clone()));
+    let known: HashSet<(&str, &str)> = known.iter().map(|((link, id), _)| (link.as_str(), id.as_str())).collect();
+    let is_known = |link: &str, id: &str| known.contains(&(link, id));
+    let (mut unknown_links, mut unknown_forms): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for p in progress {
+        if let Progress::Receipt { link, carrier_message_ids, .. } = p
+            && !carrier_message_ids.iter().any(|id| is_known(link, id))
+        {
+            for id in carrier_message_ids {
+                keys.push(part_key(link, id));
+                unknown_links.push(link);
+                unknown_forms.push(id);
+            }
         }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    if !keys.is_empty() {
+        let (all, zero) = ALL_PARTS_LOCK;
+        if keys.len() > MAX_PART_LOCKS {
+            exec(t, "SELECT pg_advisory_xact_lock($1, $2)", &[&all, &zero]).await?;
+        } else {
+            exec(t, "SELECT pg_advisory_xact_lock_shared($1, $2)", &[&all, &zero]).await?;
+            // unnest yields the keys in array order, so they are taken in ascending order.
+            exec(t, "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::INT4[]) AS k", &[&PART_LOCK, &keys]).await?;
+        }
+        // A submit this batch waited for may have recorded parts its receipts name.
+        let appeared = known_parts(t, &unknown_links, &unknown_forms).await?;
+        customers.extend(appeared.into_iter().map(|(_, customer)| customer));
     }
     if customers.is_empty() {
         return Ok(());
@@ -229,8 +264,7 @@ async fn lock_batch_customers(t: &Transaction<'_>, progress: &[Progress]) -> Sto
 pub(super) async fn record_progress(store: &PgStore, progress: Vec<Progress>) -> StoreResult<Vec<Recorded>> {
     let mut client = store.client().await?;
     let mut tx = Tx::begin(&mut client).await?;
-    lock_parts(&tx.t, &progress).await?;
-    lock_batch_customers(&tx.t, &progress).await?;
+    lock_batch(&tx.t, &progress).await?;
     // With instant receipts a part's submit and its receipt usually arrive in the same batch:
     // they are then written as one change (queued straight to final), not two.
     let mut parts: HashMap<(&str, &str), (usize, usize)> = HashMap::new();

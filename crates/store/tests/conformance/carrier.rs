@@ -672,6 +672,51 @@ async fn a_receipt_and_its_submit_on_two_nodes_at_once_always_meet() {
     }
 }
 
+/// The same with a batch of more parts than are locked one by one (a backlog): its submits
+/// and, on another node meanwhile, small batches of their receipts.
+#[tokio::test]
+async fn a_backlog_of_submits_and_their_receipts_on_another_node_always_meet() {
+    const MESSAGES: usize = 150; // 300 parts
+    for shared in shared_databases().await {
+        let name = shared.name;
+        let one = shared.open().await;
+        let two = shared.another_node(&one).await;
+        let acme = customer(&*one, "acme", 100_000_000).await;
+        let messages = (0..MESSAGES).map(|n| sms(&format!("msg_{n:03}"), ChargeOn::Delivery, 2)).collect();
+        accept(&*one, &acme, messages).await;
+        let start = consistent_balance(&*one, &acme).await;
+        let parts = |n: usize| (format!("y{n}a"), format!("y{n}b"));
+        let submits = (0..MESSAGES)
+            .map(|n| {
+                let (p1, p2) = parts(n);
+                submitted(&acme, &format!("msg_{n:03}"), &[&p1, &p2], NOW + 10)
+            })
+            .collect();
+        let receipts = async {
+            let mut got = Vec::new();
+            for n in (0..MESSAGES).rev() {
+                let (p1, p2) = parts(n);
+                let batch = vec![
+                    receipt(&p2, PartOutcome::Delivered, NOW + 20),
+                    receipt(&p1, PartOutcome::Undeliverable, NOW + 20),
+                ];
+                got.extend(two.record_progress(batch).await.expect("receipts"));
+            }
+            got
+        };
+        let (submitted, received) = tokio::join!(one.record_progress(submits), receipts);
+        let finals = [submitted.expect("submits"), received].concat().into_iter().filter(|r| *r == Recorded::Final);
+        assert_eq!(finals.count(), MESSAGES, "{name}: each message settled once");
+        for n in 0..MESSAGES {
+            let (final_status, events) = status(&*one, &acme, &format!("msg_{n:03}")).await;
+            assert_eq!((final_status, events.len()), (MessageStatus::Undeliverable, 3), "{name}: msg_{n:03}");
+        }
+        let half = PRICE / 2 * i64::try_from(MESSAGES).expect("few");
+        assert_eq!(consistent_balance(&*one, &acme).await, start + half, "{name}");
+        assert!(one.verify_ledger().await.expect("verify").is_ok(), "{name}");
+    }
+}
+
 /// Receipts of two customers' messages, recorded by two nodes at once in opposite orders,
 /// neither deadlock nor settle a message twice: each batch locks every customer it may
 /// settle, in one order, before it changes anything.
