@@ -105,6 +105,18 @@ async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Messages not in a final status yet.
+async fn open(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT COUNT(*) FROM messages WHERE status NOT IN ('delivered', 'undeliverable', 'failed', 'expired', \
+         'rejected', 'cancelled', 'deleted')",
+        &[],
+    )
+    .await
+    .expect("count")
+    .get(0)
+}
+
 /// The live nodes' base URLs, changed by the killer.
 type Live = Arc<Mutex<Vec<String>>>;
 
@@ -273,19 +285,6 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
     let (db, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(connection);
     let deadline = Instant::now() + Duration::from_secs(180);
-    let open = |db: &tokio_postgres::Client| {
-        let db = db;
-        async move {
-            db.query_one(
-                "SELECT COUNT(*) FROM messages WHERE status NOT IN ('delivered', 'undeliverable', 'failed', 'expired', \
-                 'rejected', 'cancelled', 'deleted')",
-                &[],
-            )
-            .await
-            .expect("count")
-            .get::<_, i64>(0)
-        }
-    };
     while open(&db).await > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
