@@ -7,7 +7,8 @@
 //! Every deliver_sm is held from the moment it is queued until the ESME answers it, under the
 //! same lock as the sessions. A session's end takes what it holds under that lock and nothing
 //! is held on it afterwards, so a deliver_sm is either taken at the end of its session or
-//! refused by an ended one and kept by its sender: none falls between.
+//! refused by it unsent, then kept by its sender (a receipt) or reported as not sent (an
+//! injected MO): none falls between.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
