@@ -6,7 +6,7 @@
 //! | `PUT /script` | replaces the whole script; 400 `invalid_script` when it is refused |
 //! | `POST /mo` | `{"from","to","text"}`: injects an MO message; 200 `{"segments":n}`, 409 `no_receiver` |
 //! | `POST /drop` | closes every session at once; 200 `{"dropped":n}` |
-//! | `GET /stats` | the counters, as JSON |
+//! | `GET /stats` | the counters, as JSON (with `redelivered`, `parked`, `dropped_undelivered`) |
 //!
 //! Errors are `{"error":{"code":…,"message":…}}`. Bodies are capped at 64 KiB.
 

@@ -22,6 +22,13 @@
 //!   demand ([`Simulator::drop_sessions`]).
 //! - Injects MO messages ([`Simulator::inject_mo`]): GSM 7-bit or UCS-2, long texts as
 //!   concatenated parts with a user data header, round-robin over receiver-capable sessions.
+//! - Stores and forwards what it originates, as a real carrier does: a deliver_sm (receipt or
+//!   MO) not answered with deliver_sm_resp (whatever its status) when its session ends —
+//!   dropped, closed by the peer, unbound — is sent again on another receiving session bound
+//!   with the same system_id (round-robin), or kept until one binds and then sent in order;
+//!   so is a receipt whose session ended before it was due. At most [`MAX_HELD`] are held per
+//!   system_id; beyond that the oldest is dropped. A receipt for a transmitter with no
+//!   receiving session bound when it is due still goes nowhere.
 //! - Counts what it does in [`SimStats`].
 //!
 //! A [`Simulator`] holds the script, the live sessions and the counters; serve SMPP with
@@ -48,7 +55,7 @@ use tokio::sync::watch;
 use tongdao_smpp::Pdu;
 
 pub use control::{MAX_BODY, control_router, serve_control};
-pub use registry::BindKind;
+pub use registry::{BindKind, MAX_HELD};
 pub use script::{MAX_DELAY_MS, Outcome, Outcomes, Script, ScriptError};
 
 use registry::Registry;
@@ -121,6 +128,14 @@ pub struct SimStats {
     pub drops: AtomicU64,
     /// Sessions the ESME ended with unbind.
     pub unbinds: AtomicU64,
+    /// deliver_sm sent on another session than the one they were meant for, because that one
+    /// ended before answering them (or before taking them).
+    pub redelivered: AtomicU64,
+    /// deliver_sm waiting now for a receiving session of their system_id to bind.
+    pub parked: AtomicU64,
+    /// deliver_sm never answered and dropped, the oldest first, to keep what is held for one
+    /// system_id within [`MAX_HELD`].
+    pub dropped_undelivered: AtomicU64,
 }
 
 /// The counters at one moment, as `GET /stats` shows them.
@@ -135,6 +150,9 @@ pub struct StatsSnapshot {
     pub sessions_bound: u64,
     pub drops: u64,
     pub unbinds: u64,
+    pub redelivered: u64,
+    pub parked: u64,
+    pub dropped_undelivered: u64,
 }
 
 impl SimStats {
@@ -150,6 +168,9 @@ impl SimStats {
             sessions_bound: load(&self.sessions_bound),
             drops: load(&self.drops),
             unbinds: load(&self.unbinds),
+            redelivered: load(&self.redelivered),
+            parked: load(&self.parked),
+            dropped_undelivered: load(&self.dropped_undelivered),
         }
     }
 }
@@ -197,10 +218,10 @@ impl Simulator {
         script.validate()?;
         let inner = Inner {
             system_id: config.system_id,
+            registry: Registry::new(stats.clone(), MAX_HELD),
             stats,
             ids,
             script: ScriptCell::new(script),
-            registry: Registry::default(),
             next_session: AtomicU64::new(0),
             mo_reference: AtomicU32::new(0),
         };
@@ -237,15 +258,16 @@ impl Simulator {
     /// Sends an MO text from `from` to `to` to one receiver-capable session (round-robin):
     /// one deliver_sm (esm_class 0), or for a long text one per part with a concatenation
     /// header (esm_class 0x40). GSM 7-bit when the text allows, else UCS-2 (data_coding 8).
-    /// The number of deliver_sm sent.
+    /// The number of deliver_sm sent. Each is held until the ESME answers it (see the module
+    /// documentation); one its session could not take in time is not, and fails the call.
     pub async fn inject_mo(&self, from: &str, to: &str, text: &str) -> Result<usize, SimError> {
         let reference = self.inner.mo_reference.fetch_add(1, Ordering::Relaxed) as u8;
         let parts = mo::segments(from, to, text, reference)?;
         let peer = self.inner.registry.pick_receiver(None, None).ok_or(SimError::NoReceiver)?;
         let count = parts.len();
         for sm in parts {
-            match tokio::time::timeout(MO_WAIT, peer.originate(Pdu::DeliverSm(sm))).await {
-                Ok(true) => self.inner.stats.mo.fetch_add(1, Ordering::Relaxed),
+            match tokio::time::timeout(MO_WAIT, self.inner.registry.originate(&peer, Pdu::DeliverSm(sm))).await {
+                Ok(Ok(())) => self.inner.stats.mo.fetch_add(1, Ordering::Relaxed),
                 _ => return Err(SimError::ReceiverGone),
             };
         }

@@ -2,7 +2,7 @@
 //! bounded queue so responses, receipts and MO messages interleave safely.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -17,7 +17,7 @@ use tongdao_smpp::{Command, Leniency, Pdu, split_frame, status};
 
 use crate::registry::{BindKind, Out, Peer};
 use crate::script::{Active, Outcome, Verdict};
-use crate::{Inner, MAX_PDU, SimStats};
+use crate::{Inner, MAX_PDU};
 
 /// PDUs queued for one session's writer.
 const QUEUE: usize = 1024;
@@ -47,15 +47,15 @@ where
     let (mut reader, writer) = tokio::io::split(stream);
     let (out, queue) = mpsc::channel::<Out>(QUEUE);
     let mut writing = tokio::spawn(write(writer, queue));
-    let peer = Peer { out, sequence: Arc::new(AtomicU32::new(1)) };
+    let peer = Peer::new(id, out);
     let kill = Arc::new(Notify::new());
-    sim.registry.insert(id, peer.clone(), kill.clone());
+    sim.registry.insert(peer.clone(), kill.clone());
     let (generation, active) = sim.script.load();
     let rng = rng_for(active.script.seed, id);
     let mut session =
         Session { sim: sim.clone(), id, peer, bound: None, system_id: String::new(), generation, active, rng };
     let end = session.read(&mut reader, &mut shutdown, &kill).await;
-    sim.registry.remove(id);
+    sim.registry.closing(id);
     if session.bound.is_some() {
         sim.stats.sessions_bound.fetch_sub(1, Ordering::Relaxed);
     }
@@ -65,10 +65,17 @@ where
             drop(session);
             if tokio::time::timeout(FLUSH, &mut writing).await.is_err() {
                 writing.abort();
+                let _ = writing.await;
             }
         }
-        End::Abrupt => writing.abort(),
+        End::Abrupt => {
+            writing.abort();
+            let _ = writing.await;
+        }
     }
+    // Only once the writer is done is what the session left unanswered handed on, so it does
+    // not go out here too after it was given to another session.
+    sim.registry.ended(id).send(&sim.stats).await;
 }
 
 /// Each session draws from its own generator: seeded from the script's seed and the
@@ -185,8 +192,14 @@ impl Session {
                 }
             }
             Pdu::SubmitSm(sm) => self.submit(sm, sequence).await,
+            Pdu::DeliverSmResp(_) => {
+                // Any status answers it: a real MC might retry an error later, the simulator
+                // sends again only what was never answered.
+                self.sim.registry.answered(self.id, &self.system_id, sequence);
+                Flow::Go
+            }
             // Responses to what we sent, and PDUs an MC does not expect, need no answer here.
-            Pdu::DeliverSmResp(_) | Pdu::EnquireLinkResp | Pdu::GenericNack | Pdu::UnbindResp => Flow::Go,
+            Pdu::EnquireLinkResp | Pdu::GenericNack | Pdu::UnbindResp => Flow::Go,
             _ => self.reply(status::ESME_RINVCMDID, sequence, Pdu::GenericNack).await,
         }
     }
@@ -217,9 +230,17 @@ impl Session {
         }
         self.bound = Some(kind);
         self.system_id = bind.system_id;
-        self.sim.registry.bound(self.id, &self.system_id, kind);
+        self.peer.system_id = Arc::from(self.system_id.as_str());
+        let waiting = self.sim.registry.bound(&self.peer, kind);
         self.sim.stats.sessions_bound.fetch_add(1, Ordering::Relaxed);
-        self.reply(status::ESME_ROK, sequence, pdu).await
+        let flow = self.reply(status::ESME_ROK, sequence, pdu).await;
+        if !waiting.is_empty() {
+            // From a task of its own, after the bind_resp: the session reads on meanwhile, so
+            // an ESME answering each deliver_sm as it comes never waits on us.
+            let sim = self.sim.clone();
+            tokio::spawn(async move { waiting.send(&sim.stats).await });
+        }
+        flow
     }
 
     /// Takes up a script set since the last submit_sm: one atomic load when there is none.
@@ -298,21 +319,21 @@ impl Session {
         } else {
             (active.answer_delay, active.receipt_delay)
         };
-        let stats = &self.sim.stats;
+        let sim = &*self.sim;
         if answer_after.is_zero() && (receipt.is_none() || receipt_after.is_zero()) {
             let mut receipt = receipt;
             if before && let Some((peer, sm)) = receipt.take() {
-                deliver(&peer, sm, stats).await;
+                deliver(sim, &peer, sm).await;
             }
             if self.peer.out.send(Out::Bytes(resp)).await.is_err() {
                 return Flow::End(End::Graceful);
             }
             if let Some((peer, sm)) = receipt {
-                deliver(&peer, sm, stats).await;
+                deliver(sim, &peer, sm).await;
             }
             return Flow::Go;
         }
-        let (own, stats) = (self.peer.clone(), stats.clone());
+        let (own, sim) = (self.peer.clone(), self.sim.clone());
         if answer_after.is_zero() {
             // Only the receipt waits.
             if own.out.send(Out::Bytes(resp)).await.is_err() {
@@ -321,7 +342,7 @@ impl Session {
             if let Some((peer, sm)) = receipt {
                 tokio::spawn(async move {
                     tokio::time::sleep(receipt_after).await;
-                    deliver(&peer, sm, &stats).await;
+                    deliver(&sim, &peer, sm).await;
                 });
             }
             return Flow::Go;
@@ -330,7 +351,7 @@ impl Session {
             let mut receipt = receipt;
             if before && let Some((peer, sm)) = receipt.take() {
                 tokio::time::sleep(receipt_after).await;
-                deliver(&peer, sm, &stats).await;
+                deliver(&sim, &peer, sm).await;
                 tokio::time::sleep(answer_after.saturating_sub(receipt_after)).await;
             } else {
                 tokio::time::sleep(answer_after).await;
@@ -342,7 +363,7 @@ impl Session {
                 if !receipt_after.is_zero() {
                     tokio::time::sleep(receipt_after).await;
                 }
-                deliver(&peer, sm, &stats).await;
+                deliver(&sim, &peer, sm).await;
             }
         });
         Flow::Go
@@ -359,9 +380,14 @@ fn wants_receipt(registered_delivery: u8, outcome: Outcome) -> bool {
     }
 }
 
-async fn deliver(peer: &Peer, receipt: Sm, stats: &SimStats) {
-    if peer.originate(Pdu::DeliverSm(receipt)).await {
-        stats.receipts.fetch_add(1, Ordering::Relaxed);
+/// Sends a receipt on `peer`'s session; when that session has gone meanwhile, the receipt is
+/// kept for another bind of its system_id rather than lost.
+async fn deliver(sim: &Inner, peer: &Peer, receipt: Sm) {
+    match sim.registry.originate(peer, Pdu::DeliverSm(receipt)).await {
+        Ok(()) => {
+            sim.stats.receipts.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(gone) => sim.registry.keep(&peer.system_id, gone).await,
     }
 }
 

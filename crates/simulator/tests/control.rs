@@ -115,4 +115,16 @@ async fn mo_drop_and_stats_over_http() {
     assert!(receiver.closes().await, "the session is dropped");
     let (_, body) = json_of(http.get(format!("{base}/stats")).send().await.expect("GET")).await;
     assert_eq!((&body["drops"], &body["sessions_bound"]), (&json!(1), &json!(0)), "{body}");
+
+    // The four MO and the receipt were never answered: they wait for the next bind.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = json_of(http.get(format!("{base}/stats")).send().await.expect("GET")).await;
+        if body["parked"] == json!(5) {
+            assert_eq!((&body["redelivered"], &body["dropped_undelivered"]), (&json!(0), &json!(0)), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never parked: {body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -68,6 +68,12 @@ impl Client {
         self.stream.write_all(&bytes).await.expect("write");
     }
 
+    /// Answers the deliver_sm of `sequence` with deliver_sm_resp and `status`.
+    pub async fn answer(&mut self, sequence: u32, status: u32) {
+        let bytes = Command { status, sequence, pdu: Pdu::DeliverSmResp(Default::default()) }.encode();
+        self.stream.write_all(&bytes).await.expect("write");
+    }
+
     /// A submit_sm to a Chinese mobile, asking for a receipt when `receipt`.
     pub async fn submit(&mut self, text: &str, receipt: bool) -> u32 {
         let sm = Sm {
@@ -132,6 +138,15 @@ impl Client {
         let sequence = self.send(Pdu::EnquireLink).await;
         let resp = self.next().await;
         assert_eq!((resp.pdu, resp.sequence), (Pdu::EnquireLinkResp, sequence));
+    }
+}
+
+/// Waits until `done` holds, for at most [`PATIENCE`]; panics with `what` if it never does.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
