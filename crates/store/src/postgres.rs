@@ -64,8 +64,12 @@ impl Default for PgOptions {
     }
 }
 
+/// Connections kept apart for heartbeats and leases.
+const CONTROL_CONNECTIONS: usize = 2;
+
 pub struct PgStore {
     pool: Pool,
+    control: Pool,
     /// Where the store is, without its password (for logs and `Debug`).
     location: String,
     counters: Arc<Counters>,
@@ -209,14 +213,22 @@ impl PgStore {
     pub async fn connect_with(url: &str, options: PgOptions) -> StoreResult<PgStore> {
         let config = parse_url(url)?;
         migrate(url).await?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(options.connections.max(1))
-            .wait_timeout(Some(options.wait))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
-        let store = PgStore { pool, location: redact_url(url), counters: Arc::default() };
+        let pool = |size: usize| {
+            let manager =
+                Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(size)
+                .wait_timeout(Some(options.wait))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .build()
+                .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))
+        };
+        let store = PgStore {
+            pool: pool(options.connections.max(1))?,
+            control: pool(CONTROL_CONNECTIONS)?,
+            location: redact_url(url),
+            counters: Arc::default(),
+        };
         // Fail now, not at the first request, when the database cannot be reached.
         drop(store.client().await?);
         Ok(store)
@@ -225,6 +237,12 @@ impl PgStore {
     /// A connection from the pool.
     pub(crate) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
+    }
+
+    /// A connection for heartbeats and leases, which must not wait behind requests: a node
+    /// whose pool is busy with traffic would otherwise miss its renewals and lose its leases.
+    pub(crate) async fn control_client(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.control.get().await?)
     }
 }
 

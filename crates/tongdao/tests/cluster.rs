@@ -47,7 +47,8 @@ fn say(line: &str) {
 }
 
 struct Node {
-    process: Process,
+    /// Killed and reaped when dropped.
+    _process: Process,
     base: String,
 }
 
@@ -79,7 +80,7 @@ async fn start_node(client: &reqwest::Client, data: &Path, config: &Path, databa
     let process = Process { child };
     let base = format!("http://127.0.0.1:{port}");
     assert!(ready(client, &format!("{base}/readyz")).await, "node {base} did not become ready");
-    Node { process, base }
+    Node { _process: process, base }
 }
 
 async fn get_json(client: &reqwest::Client, url: &str, bearer: &str) -> Value {
@@ -91,7 +92,8 @@ async fn binds(client: &reqwest::Client, nodes: &[String], operator: &str) -> Ve
     let mut all = Vec::new();
     for base in nodes {
         let carriers = get_json(client, &format!("{base}/admin/v1/carriers"), operator).await;
-        let bound = carriers["carriers"].as_array().map_or(0, |c| c.iter().filter_map(|c| c["binds_bound"].as_u64()).sum());
+        let bound =
+            carriers["carriers"].as_array().map_or(0, |c| c.iter().filter_map(|c| c["binds_bound"].as_u64()).sum());
         all.push(bound);
     }
     all
@@ -100,9 +102,7 @@ async fn binds(client: &reqwest::Client, nodes: &[String], operator: &str) -> Ve
 /// A counter from a node's /metrics.
 async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
     let text = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse::<u64>().ok()))
-        .unwrap_or(0)
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse::<u64>().ok())).unwrap_or(0)
 }
 
 /// Messages not in a final status yet.
@@ -203,7 +203,7 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
             let mut n = worker;
             while n < requests {
                 let idempotency = format!("r{n}");
-                let to: Vec<String> = (0..BATCH).map(|i| format!("+86139{:06}", n * BATCH + i)).collect();
+                let to: Vec<String> = (0..BATCH).map(|i| format!("+86139{:08}", n * BATCH + i)).collect();
                 let mut attempt = 0usize;
                 loop {
                     let bases = live(&live_nodes);
@@ -249,6 +249,10 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
     // At 40 % of the requests, kill -9 the second node; measure the takeover of its bind
     // slot by the two others; then start it again.
     while sent.load(Ordering::Relaxed) < (requests * 2 / 5) as u64 {
+        // A worker that ended early has failed: its panic is reported below.
+        if workers.iter().any(|w| w.is_finished()) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = nodes.remove(1);
@@ -261,8 +265,15 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let takeover = killed_at.elapsed();
-    assert_eq!(binds(&client, &survivors, &operator).await.iter().sum::<u64>(), 3, "the killed node's slot is taken over");
-    say(&format!("the killed node's bind slot was taken over after {:.1} s (lease {LEASE_MS} ms)", takeover.as_secs_f64()));
+    assert_eq!(
+        binds(&client, &survivors, &operator).await.iter().sum::<u64>(),
+        3,
+        "the killed node's slot is taken over"
+    );
+    say(&format!(
+        "the killed node's bind slot was taken over after {:.1} s (lease {LEASE_MS} ms)",
+        takeover.as_secs_f64()
+    ));
     assert!(takeover < Duration::from_secs(15), "taken over within seconds: {takeover:?}");
     let restarted = start_node(&client, &data, &config, &database).await;
     live_nodes.lock().expect("live").push(restarted.base.clone());
@@ -294,17 +305,18 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
     // Exactly the accepted messages are stored, each charged once, and the ledger adds up.
     let stored: i64 = db.query_one("SELECT COUNT(*) FROM messages", &[]).await.expect("messages").get(0);
     assert_eq!(stored, MESSAGES as i64, "no message the client does not know of");
-    let known: i64 = db
-        .query_one("SELECT COUNT(*) FROM messages WHERE id = ANY($1)", &[&accepted])
-        .await
-        .expect("known")
-        .get(0);
+    let known: i64 =
+        db.query_one("SELECT COUNT(*) FROM messages WHERE id = ANY($1)", &[&accepted]).await.expect("known").get(0);
     assert_eq!(known, MESSAGES as i64, "every 202 names a stored message");
     let charges = db
         .query_one("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM ledger WHERE kind = 'charge'", &[])
         .await
         .expect("charges");
-    assert_eq!((charges.get::<_, i64>(0), charges.get::<_, i64>(1)), (MESSAGES as i64, MESSAGES as i64), "one charge each");
+    assert_eq!(
+        (charges.get::<_, i64>(0), charges.get::<_, i64>(1)),
+        (MESSAGES as i64, MESSAGES as i64),
+        "one charge each"
+    );
     let sums = db
         .query_one(
             "SELECT c.balance, \

@@ -18,7 +18,7 @@ fn lease_row(r: &Row) -> StoreResult<Lease> {
 }
 
 pub(super) async fn heartbeat(store: &PgStore, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>> {
-    let c = store.client().await?;
+    let c = store.control_client().await?;
     exec(
         &c,
         "INSERT INTO nodes (id, started_at, alive_until) VALUES ($1, $2, $3) \
@@ -41,7 +41,7 @@ pub(super) async fn acquire_lease(
     now_ms: i64,
     until: i64,
 ) -> StoreResult<Option<Lease>> {
-    let c = store.client().await?;
+    let c = store.control_client().await?;
     let taken = row_opt(
         &c,
         "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, $4) \
@@ -58,7 +58,7 @@ pub(super) async fn acquire_lease(
 }
 
 pub(super) async fn renew_lease(store: &PgStore, lease: &Lease, now_ms: i64, until: i64) -> StoreResult<bool> {
-    let c = store.client().await?;
+    let c = store.control_client().await?;
     let changed = exec(
         &c,
         "UPDATE leases SET expires_at = $5 WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $4",
@@ -69,7 +69,7 @@ pub(super) async fn renew_lease(store: &PgStore, lease: &Lease, now_ms: i64, unt
 }
 
 pub(super) async fn release_lease(store: &PgStore, lease: &Lease) -> StoreResult<()> {
-    let c = store.client().await?;
+    let c = store.control_client().await?;
     exec(
         &c,
         "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
