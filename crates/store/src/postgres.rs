@@ -56,13 +56,28 @@ pub struct PgOptions {
     pub connections: usize,
     /// How long a caller waits for a free connection before the request fails.
     pub wait: Duration,
+    /// Accepts committed together in one transaction at most (group commit).
+    pub max_batch: usize,
+    /// Accept transactions running at once at most.
+    pub accept_transactions: usize,
+    /// Accepts waiting for a transaction at most; callers wait when it is full.
+    pub queue: usize,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { connections: 16, wait: Duration::from_secs(10) }
+        PgOptions {
+            connections: 16,
+            wait: Duration::from_secs(10),
+            max_batch: 256,
+            accept_transactions: 4,
+            queue: 8192,
+        }
     }
 }
+
+/// An accept waiting for the group commit, with the way its answer goes back.
+type PendingAccept = (AcceptBatch, tokio::sync::oneshot::Sender<StoreResult<AcceptOutcome>>);
 
 /// Connections kept apart for heartbeats and leases.
 const CONTROL_CONNECTIONS: usize = 2;
@@ -73,6 +88,8 @@ pub struct PgStore {
     /// Where the store is, without its password (for logs and `Debug`).
     location: String,
     counters: Arc<Counters>,
+    /// Accepts go to the group commit ([`group_accepts`]); `None` in the store it runs on.
+    accepts: Option<tokio::sync::mpsc::Sender<PendingAccept>>,
 }
 
 #[derive(Debug, Default)]
@@ -223,15 +240,31 @@ impl PgStore {
                 .build()
                 .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))
         };
-        let store = PgStore {
+        let mut store = PgStore {
             pool: pool(options.connections.max(1))?,
             control: pool(CONTROL_CONNECTIONS)?,
             location: redact_url(url),
             counters: Arc::default(),
+            accepts: None,
         };
+        let (accepts, pending) = tokio::sync::mpsc::channel(options.queue.max(1));
+        let writer = PgStore { accepts: None, ..store.clone_handles() };
+        tokio::spawn(group_accepts(writer, pending, options.max_batch.max(1), options.accept_transactions.max(1)));
+        store.accepts = Some(accepts);
         // Fail now, not at the first request, when the database cannot be reached.
         drop(store.client().await?);
         Ok(store)
+    }
+
+    /// The same pools and counters (a store for the group commit's task).
+    fn clone_handles(&self) -> PgStore {
+        PgStore {
+            pool: self.pool.clone(),
+            control: self.control.clone(),
+            location: self.location.clone(),
+            counters: self.counters.clone(),
+            accepts: None,
+        }
     }
 
     /// A connection from the pool.
@@ -271,6 +304,58 @@ impl<'a> Tx<'a> {
         let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         counters.counters.busy_micros.fetch_add(micros, Ordering::Relaxed);
         Ok(seqs)
+    }
+}
+
+/// The group commit of accepts (design decision 3, as the SQLite writer does it): concurrent
+/// accepts are committed together, each in its own savepoint of one transaction
+/// (`accept_many`), so a customer's row and the ledger's head are locked once for many of
+/// them rather than once each. Up to `parallel` transactions run at once; while they do,
+/// the next accepts gather.
+async fn group_accepts(
+    store: PgStore,
+    mut pending: tokio::sync::mpsc::Receiver<PendingAccept>,
+    max_batch: usize,
+    parallel: usize,
+) {
+    let store = Arc::new(store);
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+    while let Some(first) = pending.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let mut group = vec![first];
+        while group.len() < max_batch {
+            match pending.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let (batches, answers): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+            if batches.len() == 1 {
+                let outcome = match batches.into_iter().next() {
+                    Some(batch) => messages::accept(&store, batch).await,
+                    None => return,
+                };
+                for answer in answers {
+                    let _ = answer.send(outcome.clone());
+                }
+                return;
+            }
+            match messages::accept_many(&store, batches).await {
+                Ok(outcomes) => {
+                    for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                        let _ = answer.send(outcome);
+                    }
+                }
+                Err(error) => {
+                    for answer in answers {
+                        let _ = answer.send(Err(error.clone()));
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -417,7 +502,10 @@ impl Store for PgStore {
     }
 
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<AcceptOutcome> {
-        messages::accept(self, batch).await
+        let Some(accepts) = &self.accepts else { return messages::accept(self, batch).await };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        accepts.send((batch, answer)).await.map_err(|_| StoreError::Closed)?;
+        answered.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn accept_many(&self, batches: Vec<AcceptBatch>) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {

@@ -27,7 +27,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let location = config.database_location();
     match &config.database_url {
         Some(url) => {
-            let options = PgOptions { connections: config.store.connections.max(1), ..PgOptions::default() };
+            let options = PgOptions {
+                connections: config.store.connections.max(1),
+                max_batch: config.store.max_batch.max(1),
+                queue: config.store.queue.max(1),
+                ..PgOptions::default()
+            };
             let store = PgStore::connect_with(url, options)
                 .await
                 .with_context(|| format!("cannot open the database {location}"))?;

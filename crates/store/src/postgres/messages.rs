@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 use tongdao_domain::agreement::ChargeOn;
 use tongdao_domain::{FrequencyLimits, MessageStatus, Money};
 
-use super::ledger::{LedgerRow, lock_balance, lock_customers, set_balance};
+use super::ledger::{LedgerRow, lock_balance, lock_customers};
 use super::status::{CHANGE_RETURNING, Change, MESSAGE_COLUMNS, after_change, change_status, changed_row, expire};
 use super::{PgStore, Tx, bad_column, exec, row, row_opt, rows};
 use crate::model::*;
@@ -115,186 +115,58 @@ fn countable(number: &str) -> bool {
     digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()) && digits.parse::<u64>().is_ok()
 }
 
-/// Refuses the first message of `messages` that would exceed `limits`, counting the
-/// customer's messages to its recipient in each window from the messages table (those of
-/// this transaction included) and the batch's messages before it. The caller holds the
-/// customer's lock, so no other accept of this customer can add to the counts meanwhile.
-async fn check_frequency(
-    t: &Transaction<'_>,
-    customer_id: &str,
-    messages: &[NewMessage],
-    limits: &FrequencyLimits,
-    now_ms: i64,
-) -> StoreResult<()> {
-    if limits.is_unlimited() {
-        return Ok(());
-    }
-    let windows = limits.windows();
-    let starts = windows.map(|(_, length, offset)| FrequencyLimits::window_start(now_ms, length, offset));
-    let ends: [i64; 3] = std::array::from_fn(|w| starts[w] + windows[w].1);
-    let mut recipients: Vec<&str> =
-        messages.iter().map(|m| m.recipient.as_str()).filter(|number| countable(number)).collect();
-    recipients.sort_unstable();
-    recipients.dedup();
-    if recipients.is_empty() {
-        return Ok(());
-    }
-    let from = starts.iter().copied().min().unwrap_or(now_ms);
-    let to = ends.iter().copied().max().unwrap_or(now_ms);
-    let found = rows(
-        t,
-        "SELECT recipient, \
-         COUNT(*) FILTER (WHERE created_at >= $3 AND created_at < $4), \
-         COUNT(*) FILTER (WHERE created_at >= $5 AND created_at < $6), \
-         COUNT(*) FILTER (WHERE created_at >= $7 AND created_at < $8) \
-         FROM messages WHERE customer_id = $1 AND recipient = ANY($2) AND created_at >= $9 AND created_at < $10 \
-         GROUP BY recipient",
-        &[&customer_id, &recipients, &starts[0], &ends[0], &starts[1], &ends[1], &starts[2], &ends[2], &from, &to],
-    )
-    .await?;
-    let mut counts: HashMap<String, [i64; 3]> = HashMap::with_capacity(found.len());
-    for r in &found {
-        counts.insert(r.try_get(0)?, [r.try_get(1)?, r.try_get(2)?, r.try_get(3)?]);
-    }
-    for (index, m) in messages.iter().enumerate() {
-        if !countable(&m.recipient) {
-            continue;
-        }
-        let current = counts.entry(m.recipient.clone()).or_default();
-        for (w, (limit, length, _)) in windows.iter().enumerate() {
-            if *limit > 0 && current[w] >= i64::from(*limit) {
-                return Err(StoreError::RateLimited { index, retry_after_ms: starts[w] + length - now_ms });
-            }
-        }
-        for count in current.iter_mut() {
-            *count = count.saturating_add(1);
-        }
-    }
-    Ok(())
-}
-
-/// What one batch came to: the outcome, its charges for the ledger, and the balance after it.
-struct Accepted {
-    outcome: AcceptOutcome,
-    charges: Vec<LedgerRow>,
-    balance_after: i64,
-}
-
-/// Stores one batch against `balance`, the customer's locked balance (the caller writes the
-/// new balance and queues the charges). Every check comes before the first write.
-async fn accept_locked(t: &Transaction<'_>, batch: &AcceptBatch, balance: i64) -> StoreResult<Accepted> {
-    if let Some(idempotency) = &batch.idempotency
-        && let Some(kept) = find_idempotency(t, &batch.customer_id, &idempotency.key, batch.now_ms).await?
-    {
-        return if kept.request_hash == idempotency.request_hash {
-            let outcome = AcceptOutcome::Replayed { status: kept.status, response: kept.response };
-            Ok(Accepted { outcome, charges: Vec::new(), balance_after: balance })
-        } else {
-            Err(StoreError::IdempotencyConflict)
-        };
-    }
-    let needed = batch
-        .messages
-        .iter()
-        .try_fold(Money::ZERO, |sum, m| sum.checked_add(m.price))
-        .ok_or_else(|| StoreError::Backend("price overflow".into()))?;
-    if balance < needed.micros() {
-        return Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed });
-    }
-    check_frequency(t, &batch.customer_id, &batch.messages, &batch.frequency, batch.now_ms).await?;
-
-    if let Some(idempotency) = &batch.idempotency {
-        exec(
-            t,
-            "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id, key) DO UPDATE SET \
-             request_hash = excluded.request_hash, status = excluded.status, response = excluded.response, \
-             created_at = excluded.created_at",
-            &[
-                &batch.customer_id,
-                &idempotency.key,
-                &idempotency.request_hash,
-                &i64::from(idempotency.status),
-                &idempotency.response,
-                &batch.now_ms,
-            ],
-        )
-        .await?;
-    }
-    insert_messages(t, batch).await?;
-
-    let mut running = balance;
-    let mut charges = Vec::with_capacity(batch.messages.len());
-    for m in &batch.messages {
-        running -= m.price.micros();
-        charges.push(LedgerRow {
-            customer_id: batch.customer_id.clone(),
-            kind: LedgerKind::Charge,
-            amount: -m.price.micros(),
-            balance_after: running,
-            message_id: Some(m.id.clone()),
-            reference: None,
-            reason: None,
-            now_ms: batch.now_ms,
-        });
-    }
-    Ok(Accepted {
-        outcome: AcceptOutcome::Stored { balance_after: Money::from_micros(running) },
-        charges,
-        balance_after: running,
-    })
-}
-
-/// The batch's messages in one statement; those that start `queued` take their places in the
-/// queue under the queue lock, in the batch's order.
-async fn insert_messages(t: &Transaction<'_>, batch: &AcceptBatch) -> StoreResult<()> {
-    let ms = &batch.messages;
+/// Messages of one or more batches in one statement; those that start `queued` take their
+/// places in the queue under the queue lock, in the given order.
+async fn insert_messages(t: &Transaction<'_>, ms: &[(&AcceptBatch, &NewMessage)]) -> StoreResult<()> {
     if ms.is_empty() {
         return Ok(());
     }
-    if ms.iter().any(|m| m.status == MessageStatus::Queued) {
+    if ms.iter().any(|(_, m)| m.status == MessageStatus::Queued) {
         lock_queue(t).await?;
     }
-    let ids: Vec<&str> = ms.iter().map(|m| m.id.as_str()).collect();
-    let recipients: Vec<&str> = ms.iter().map(|m| m.recipient.as_str()).collect();
-    let carriers: Vec<Option<&str>> = ms.iter().map(|m| m.carrier.as_deref()).collect();
-    let senders: Vec<Option<&str>> = ms.iter().map(|m| m.sender.as_deref()).collect();
-    let texts: Vec<&str> = ms.iter().map(|m| m.text.as_str()).collect();
-    let encodings: Vec<&str> = ms.iter().map(|m| m.encoding.as_str()).collect();
-    let segments: Vec<i64> = ms.iter().map(|m| i64::from(m.segments)).collect();
-    let prices: Vec<i64> = ms.iter().map(|m| m.price.micros()).collect();
-    let statuses: Vec<&str> = ms.iter().map(|m| m.status.as_str()).collect();
-    let client_refs: Vec<Option<&str>> = ms.iter().map(|m| m.client_ref.as_deref()).collect();
-    let callback_urls: Vec<Option<&str>> = ms.iter().map(|m| m.callback_url.as_deref()).collect();
-    let send_ats: Vec<Option<i64>> = ms.iter().map(|m| m.send_at).collect();
-    let valid_untils: Vec<Option<i64>> = ms.iter().map(|m| m.valid_until).collect();
-    let charge_ons: Vec<&str> = ms.iter().map(|m| charge_str(m.charge_on)).collect();
-    let receipts: Vec<i64> = ms.iter().map(|m| i64::from(m.receipt.as_u8())).collect();
-    let concat_refs: Vec<Option<i64>> = ms.iter().map(|m| m.concat.map(|c| i64::from(c.reference))).collect();
-    let concat_totals: Vec<Option<i64>> = ms.iter().map(|m| m.concat.map(|c| i64::from(c.total))).collect();
-    let concat_seqs: Vec<Option<i64>> = ms.iter().map(|m| m.concat.map(|c| i64::from(c.seq))).collect();
-    let out_of_scope: Vec<i64> = ms.iter().map(|m| i64::from(m.out_of_scope)).collect();
-    let screenings: Vec<Option<&str>> = ms.iter().map(|m| m.screening.as_deref()).collect();
-    let sources: Vec<Option<&str>> = ms.iter().map(|m| m.source.as_deref()).collect();
+    let customers: Vec<&str> = ms.iter().map(|(b, _)| b.customer_id.as_str()).collect();
+    let created: Vec<i64> = ms.iter().map(|(b, _)| b.now_ms).collect();
+    let ids: Vec<&str> = ms.iter().map(|(_, m)| m.id.as_str()).collect();
+    let recipients: Vec<&str> = ms.iter().map(|(_, m)| m.recipient.as_str()).collect();
+    let carriers: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.carrier.as_deref()).collect();
+    let senders: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.sender.as_deref()).collect();
+    let texts: Vec<&str> = ms.iter().map(|(_, m)| m.text.as_str()).collect();
+    let encodings: Vec<&str> = ms.iter().map(|(_, m)| m.encoding.as_str()).collect();
+    let segments: Vec<i64> = ms.iter().map(|(_, m)| i64::from(m.segments)).collect();
+    let prices: Vec<i64> = ms.iter().map(|(_, m)| m.price.micros()).collect();
+    let statuses: Vec<&str> = ms.iter().map(|(_, m)| m.status.as_str()).collect();
+    let client_refs: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.client_ref.as_deref()).collect();
+    let callback_urls: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.callback_url.as_deref()).collect();
+    let send_ats: Vec<Option<i64>> = ms.iter().map(|(_, m)| m.send_at).collect();
+    let valid_untils: Vec<Option<i64>> = ms.iter().map(|(_, m)| m.valid_until).collect();
+    let charge_ons: Vec<&str> = ms.iter().map(|(_, m)| charge_str(m.charge_on)).collect();
+    let receipts: Vec<i64> = ms.iter().map(|(_, m)| i64::from(m.receipt.as_u8())).collect();
+    let concat_refs: Vec<Option<i64>> = ms.iter().map(|(_, m)| m.concat.map(|c| i64::from(c.reference))).collect();
+    let concat_totals: Vec<Option<i64>> = ms.iter().map(|(_, m)| m.concat.map(|c| i64::from(c.total))).collect();
+    let concat_seqs: Vec<Option<i64>> = ms.iter().map(|(_, m)| m.concat.map(|c| i64::from(c.seq))).collect();
+    let out_of_scope: Vec<i64> = ms.iter().map(|(_, m)| i64::from(m.out_of_scope)).collect();
+    let screenings: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.screening.as_deref()).collect();
+    let sources: Vec<Option<&str>> = ms.iter().map(|(_, m)| m.source.as_deref()).collect();
     exec(
         t,
         "INSERT INTO messages (id, customer_id, recipient, carrier, sender, text, encoding, segments, price, status, \
          first_status, client_ref, callback_url, send_at, valid_until, created_at, updated_at, charge_on, queue_seq, \
          smpp_receipt, concat_ref, concat_total, concat_seq, out_of_scope, screening, source) \
-         SELECT m.id, $1::TEXT, m.recipient, m.carrier, m.sender, m.text, m.encoding, m.segments, m.price, m.status, \
-         m.status, m.client_ref, m.callback_url, m.send_at, m.valid_until, $2::BIGINT, $2::BIGINT, m.charge_on, \
-         CASE WHEN m.status = 'queued' THEN nextval('queue_seq') END, \
+         SELECT m.id, m.customer_id, m.recipient, m.carrier, m.sender, m.text, m.encoding, m.segments, m.price, \
+         m.status, m.status, m.client_ref, m.callback_url, m.send_at, m.valid_until, m.created_at, m.created_at, \
+         m.charge_on, CASE WHEN m.status = 'queued' THEN nextval('queue_seq') END, \
          m.smpp_receipt, m.concat_ref, m.concat_total, m.concat_seq, m.out_of_scope, m.screening, m.source \
-         FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], \
-         $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[], \
-         $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], $22::TEXT[], $23::TEXT[]) \
-         WITH ORDINALITY AS m(id, recipient, carrier, sender, text, encoding, segments, price, status, client_ref, \
-         callback_url, send_at, valid_until, charge_on, smpp_receipt, concat_ref, concat_total, concat_seq, \
-         out_of_scope, screening, source, place) \
+         FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
+         $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BIGINT[], \
+         $15::BIGINT[], $16::TEXT[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], \
+         $22::TEXT[], $23::TEXT[]) \
+         WITH ORDINALITY AS m(customer_id, created_at, id, recipient, carrier, sender, text, encoding, segments, \
+         price, status, client_ref, callback_url, send_at, valid_until, charge_on, smpp_receipt, concat_ref, \
+         concat_total, concat_seq, out_of_scope, screening, source, place) \
          ORDER BY m.place",
         &[
-            &batch.customer_id,
-            &batch.now_ms,
+            &customers,
+            &created,
             &ids,
             &recipients,
             &carriers,
@@ -323,67 +195,249 @@ async fn insert_messages(t: &Transaction<'_>, batch: &AcceptBatch) -> StoreResul
 }
 
 pub(super) async fn accept(store: &PgStore, batch: AcceptBatch) -> StoreResult<AcceptOutcome> {
-    let mut client = store.client().await?;
-    let mut tx = Tx::begin(&mut client).await?;
-    // First: every accept of this customer, from any node, waits here for the one before it.
-    let balance = lock_balance(&tx.t, &batch.customer_id).await?;
-    let accepted = accept_locked(&tx.t, &batch, balance).await?;
-    if accepted.balance_after != balance {
-        set_balance(&tx.t, &batch.customer_id, accepted.balance_after).await?;
-    }
-    for charge in accepted.charges {
-        tx.append_ledger(charge);
-    }
-    tx.commit(store).await?;
-    Ok(accepted.outcome)
+    accept_many(store, vec![batch]).await?.pop().unwrap_or(Err(StoreError::Aborted))
 }
 
+/// Several accepts in one transaction (the SMPP edge's submit_sm of one read, and the
+/// group commit of `PgStore::accept`): each batch is stored or refused on its own, with
+/// every read done once for all of them — the customers locked in id order, the
+/// idempotency keys and the frequency counts in one query each — then every message, key,
+/// balance and charge written in one statement each. A storage error fails them all (the
+/// transaction is rolled back; retrying is safe), as the SQLite writer's group commit does.
 pub(super) async fn accept_many(
     store: &PgStore,
     batches: Vec<AcceptBatch>,
 ) -> StoreResult<Vec<StoreResult<AcceptOutcome>>> {
     let mut client = store.client().await?;
     let mut tx = Tx::begin(&mut client).await?;
-    // Every customer of the job, locked up front in id order (no deadlock with another job
-    // locking some of the same customers), each balance read once and written once.
     let customer_ids: Vec<&str> = batches.iter().map(|b| b.customer_id.as_str()).collect();
     let mut balances = lock_customers(&tx.t, &customer_ids).await?;
-    let mut changed: Vec<&str> = Vec::new();
+    let kept = kept_answers(&tx.t, &batches).await?;
+    let mut counts = GroupCounts::read(&tx.t, &batches).await?;
+
     let mut outcomes = Vec::with_capacity(batches.len());
+    let mut stored: Vec<(&AcceptBatch, &NewMessage)> = Vec::new();
+    // Keys stored by earlier batches of this group: (customer, key) → their record.
+    let mut keys: HashMap<(&str, &str), (&AcceptBatch, &IdempotencyRecord)> = HashMap::new();
+    let mut changed: Vec<&str> = Vec::new();
     for batch in &batches {
         let Some(balance) = balances.get(&batch.customer_id).copied() else {
             outcomes.push(Err(StoreError::NotFound));
             continue;
         };
-        // A batch that fails half-way (a storage error) is undone alone; the others go on.
-        tx.t.batch_execute("SAVEPOINT accept_batch").await?;
-        match accept_locked(&tx.t, batch, balance).await {
-            Ok(accepted) => {
-                tx.t.batch_execute("RELEASE SAVEPOINT accept_batch").await?;
-                if accepted.balance_after != balance {
-                    balances.insert(batch.customer_id.clone(), accepted.balance_after);
-                    if !changed.contains(&batch.customer_id.as_str()) {
-                        changed.push(&batch.customer_id);
-                    }
-                }
-                for charge in accepted.charges {
-                    tx.append_ledger(charge);
-                }
-                outcomes.push(Ok(accepted.outcome));
-            }
-            Err(error) => {
-                tx.t.batch_execute("ROLLBACK TO SAVEPOINT accept_batch; RELEASE SAVEPOINT accept_batch").await?;
-                outcomes.push(Err(error));
+        if let Some(idempotency) = &batch.idempotency {
+            let earlier = keys.get(&(batch.customer_id.as_str(), idempotency.key.as_str())).map(|(_, r)| KeptAnswer {
+                request_hash: r.request_hash.clone(),
+                status: r.status,
+                response: r.response.clone(),
+            });
+            let found = earlier.or_else(|| {
+                kept.get(&(batch.customer_id.clone(), idempotency.key.clone()))
+                    .filter(|(created_at, _)| *created_at > batch.now_ms - IDEMPOTENCY_WINDOW_MS)
+                    .map(|(_, answer)| answer.clone())
+            });
+            if let Some(kept) = found {
+                outcomes.push(if kept.request_hash == idempotency.request_hash {
+                    Ok(AcceptOutcome::Replayed { status: kept.status, response: kept.response })
+                } else {
+                    Err(StoreError::IdempotencyConflict)
+                });
+                continue;
             }
         }
+        let Some(needed) = batch.messages.iter().try_fold(Money::ZERO, |sum, m| sum.checked_add(m.price)) else {
+            outcomes.push(Err(StoreError::Backend("price overflow".into())));
+            continue;
+        };
+        if balance < needed.micros() {
+            outcomes.push(Err(StoreError::InsufficientBalance { balance: Money::from_micros(balance), needed }));
+            continue;
+        }
+        if let Err(refused) = counts.check(batch) {
+            outcomes.push(Err(refused));
+            continue;
+        }
+        counts.add(batch);
+        let mut running = balance;
+        for m in &batch.messages {
+            running -= m.price.micros();
+            tx.append_ledger(LedgerRow {
+                customer_id: batch.customer_id.clone(),
+                kind: LedgerKind::Charge,
+                amount: -m.price.micros(),
+                balance_after: running,
+                message_id: Some(m.id.clone()),
+                reference: None,
+                reason: None,
+                now_ms: batch.now_ms,
+            });
+            stored.push((batch, m));
+        }
+        if running != balance {
+            balances.insert(batch.customer_id.clone(), running);
+            if !changed.contains(&batch.customer_id.as_str()) {
+                changed.push(&batch.customer_id);
+            }
+        }
+        if let Some(idempotency) = &batch.idempotency {
+            keys.insert((&batch.customer_id, &idempotency.key), (batch, idempotency));
+        }
+        outcomes.push(Ok(AcceptOutcome::Stored { balance_after: Money::from_micros(running) }));
     }
-    for customer_id in changed {
-        if let Some(balance) = balances.get(customer_id) {
-            set_balance(&tx.t, customer_id, *balance).await?;
-        }
+
+    store_keys(&tx.t, keys.into_values()).await?;
+    insert_messages(&tx.t, &stored).await?;
+    let changed_balances: Vec<i64> = changed.iter().filter_map(|c| balances.get(*c).copied()).collect();
+    if !changed.is_empty() {
+        exec(
+            &tx.t,
+            "UPDATE customers c SET balance = b.balance FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS b(id, balance) \
+             WHERE c.id = b.id",
+            &[&changed, &changed_balances],
+        )
+        .await?;
     }
     tx.commit(store).await?;
     Ok(outcomes)
+}
+
+/// The answers kept for the group's idempotency keys, by (customer, key), with when they
+/// were given (each batch checks its own 24-hour window).
+async fn kept_answers(
+    t: &Transaction<'_>,
+    batches: &[AcceptBatch],
+) -> StoreResult<HashMap<(String, String), (i64, KeptAnswer)>> {
+    let (customers, keys): (Vec<&str>, Vec<&str>) =
+        batches.iter().filter_map(|b| b.idempotency.as_ref().map(|i| (b.customer_id.as_str(), i.key.as_str()))).unzip();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = rows(
+        t,
+        "SELECT customer_id, key, created_at, request_hash, status, response FROM idempotency_keys \
+         WHERE (customer_id, key) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))",
+        &[&customers, &keys],
+    )
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            let status: i64 = r.try_get(4)?;
+            let answer = KeptAnswer {
+                request_hash: r.try_get(3)?,
+                status: u16::try_from(status).map_err(|_| bad_column(4, "bad HTTP status"))?,
+                response: r.try_get(5)?,
+            };
+            Ok(((r.try_get(0)?, r.try_get(1)?), (r.try_get(2)?, answer)))
+        })
+        .collect()
+}
+
+/// The idempotency records of the batches stored, in one statement.
+async fn store_keys<'a>(
+    t: &Transaction<'_>,
+    records: impl Iterator<Item = (&'a AcceptBatch, &'a IdempotencyRecord)>,
+) -> StoreResult<()> {
+    let records: Vec<_> = records.collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let customers: Vec<&str> = records.iter().map(|(b, _)| b.customer_id.as_str()).collect();
+    let keys: Vec<&str> = records.iter().map(|(_, r)| r.key.as_str()).collect();
+    let hashes: Vec<&str> = records.iter().map(|(_, r)| r.request_hash.as_str()).collect();
+    let statuses: Vec<i64> = records.iter().map(|(_, r)| i64::from(r.status)).collect();
+    let responses: Vec<&str> = records.iter().map(|(_, r)| r.response.as_str()).collect();
+    let created: Vec<i64> = records.iter().map(|(b, _)| b.now_ms).collect();
+    exec(
+        t,
+        "INSERT INTO idempotency_keys (customer_id, key, request_hash, status, response, created_at) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+         ON CONFLICT (customer_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+         status = excluded.status, response = excluded.response, created_at = excluded.created_at",
+        &[&customers, &keys, &hashes, &statuses, &responses, &created],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Messages per (customer, recipient) and acceptance time, for the frequency limits of a
+/// group of batches: the stored ones of the last day (read once, for every recipient of a
+/// batch with limits) and those of the group's batches stored so far.
+struct GroupCounts {
+    times: HashMap<(String, String), Vec<i64>>,
+}
+
+impl GroupCounts {
+    async fn read(t: &Transaction<'_>, batches: &[AcceptBatch]) -> StoreResult<GroupCounts> {
+        let mut customers = Vec::new();
+        let mut recipients = Vec::new();
+        let mut since = i64::MAX;
+        for b in batches.iter().filter(|b| !b.frequency.is_unlimited()) {
+            for m in b.messages.iter().filter(|m| countable(&m.recipient)) {
+                customers.push(b.customer_id.as_str());
+                recipients.push(m.recipient.as_str());
+            }
+            let starts = b
+                .frequency
+                .windows()
+                .map(|(_, length, offset)| FrequencyLimits::window_start(b.now_ms, length, offset));
+            since = since.min(starts.iter().copied().min().unwrap_or(b.now_ms));
+        }
+        let mut times: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        if recipients.is_empty() {
+            return Ok(GroupCounts { times });
+        }
+        let found = rows(
+            t,
+            "SELECT m.customer_id, m.recipient, m.created_at FROM messages m \
+             JOIN (SELECT DISTINCT * FROM UNNEST($1::TEXT[], $2::TEXT[])) AS r(customer_id, recipient) \
+             ON m.customer_id = r.customer_id AND m.recipient = r.recipient WHERE m.created_at >= $3",
+            &[&customers, &recipients, &since],
+        )
+        .await?;
+        for r in &found {
+            times.entry((r.try_get(0)?, r.try_get(1)?)).or_default().push(r.try_get(2)?);
+        }
+        Ok(GroupCounts { times })
+    }
+
+    /// Refuses the batch's first message that would exceed its limits, counting the messages
+    /// before it in the batch.
+    fn check(&self, batch: &AcceptBatch) -> StoreResult<()> {
+        let limits = &batch.frequency;
+        if limits.is_unlimited() {
+            return Ok(());
+        }
+        let windows = limits.windows();
+        let starts = windows.map(|(_, length, offset)| FrequencyLimits::window_start(batch.now_ms, length, offset));
+        let mut in_batch: HashMap<&str, i64> = HashMap::new();
+        for (index, m) in batch.messages.iter().enumerate() {
+            if !countable(&m.recipient) {
+                continue;
+            }
+            let stored = self.times.get(&(batch.customer_id.clone(), m.recipient.clone()));
+            let before = in_batch.entry(m.recipient.as_str()).or_default();
+            for (w, (limit, length, _)) in windows.iter().enumerate() {
+                let end = starts[w] + length;
+                let count = stored.map_or(0, |times| times.iter().filter(|&&at| at >= starts[w] && at < end).count());
+                let count = i64::try_from(count).unwrap_or(i64::MAX).saturating_add(*before);
+                if *limit > 0 && count >= i64::from(*limit) {
+                    return Err(StoreError::RateLimited { index, retry_after_ms: end - batch.now_ms });
+                }
+            }
+            *before += 1;
+        }
+        Ok(())
+    }
+
+    /// Counts a stored batch's messages for the batches after it.
+    /// Every message counts, whatever its batch's limits (as on SQLite): a limit switched on
+    /// meanwhile sees them all.
+    fn add(&mut self, batch: &AcceptBatch) {
+        for m in batch.messages.iter().filter(|m| countable(&m.recipient)) {
+            self.times.entry((batch.customer_id.clone(), m.recipient.clone())).or_default().push(batch.now_ms);
+        }
+    }
 }
 
 pub(super) async fn find_message(
