@@ -30,7 +30,7 @@ fn migrate_applies_once_and_config_default_prints_a_valid_file() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let first = tongdao(&data, &["migrate"]);
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 7 migration(s)"), "{first:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 8 migration(s)"), "{first:?}");
     let second = tongdao(&data, &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
 
@@ -257,4 +257,41 @@ fn statement_writes_a_private_file_with_its_checksum_and_the_chain_head_and_is_a
 
     let future = tongdao(&data, &["statement", "--customer", "acme", "--month", "2100-12"]);
     assert!(!future.status.success() && String::from_utf8_lossy(&future.stderr).contains("period_not_started"));
+}
+
+/// `migrate` and `verify` on PostgreSQL (`--database-url`), when a test database is given.
+#[tokio::test]
+async fn migrate_and_verify_work_on_postgresql_without_showing_the_password() {
+    let Some(url) = std::env::var("TONGDAO_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "cli: the PostgreSQL check was NOT run (TONGDAO_TEST_DATABASE_URL unset)");
+        return;
+    };
+    let schema = format!("cli_{}", std::process::id());
+    let database = tongdao_store::postgres::scratch_schema(&url, &schema).await.expect("schema");
+    // The test server trusts loopback and ignores it: a password only to see it never shown.
+    let database = match database.split_once('@') {
+        Some((user, rest)) if !user.contains(":s3cret") && user.matches(':').count() == 1 => {
+            format!("{user}:s3cret-pw@{rest}")
+        }
+        _ => database,
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let with_url = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &database]);
+        tongdao(&data, &all)
+    };
+    let first = with_url(&["migrate"]);
+    let said = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(said.contains("applied 2 migration(s) to postgres://"), "{first:?}");
+    assert!(database.contains("s3cret-pw") && !said.contains("s3cret-pw"), "the password is not shown: {said}");
+    let second = with_url(&["migrate"]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
+    let verified = json(&with_url(&["verify"]));
+    assert_eq!((verified["whole"].as_bool(), verified["entries"].as_u64()), (Some(true), Some(0)), "{verified}");
+    assert!(!data.join("tongdao.db").exists(), "nothing was written to SQLite");
+    let bad = tongdao(&data, &["migrate", "--database-url", "mysql://nope"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("postgres://"), "{bad:?}");
 }
