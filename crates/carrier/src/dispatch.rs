@@ -144,25 +144,8 @@ impl Dispatcher {
                 }
             }
             cursor = last;
-            let partial = batch.len() < room as usize;
-            this.stats.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            for message in batch {
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
-                if message.maybe_sent {
-                    this.stats.resubmissions.fetch_add(1, Ordering::Relaxed);
-                }
-                let this = this.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = this.send(message, permit) => {}
-                        _ = wait_true(shutdown) => {}
-                    }
-                });
-            }
-            if partial {
-                // The queue is drained: let the next messages gather before reading again.
-                tokio::time::sleep(this.config.gather).await;
+            if !this.hand_out(batch, room, &permits, &shutdown).await {
+                return;
             }
         }
     }
@@ -218,26 +201,42 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let partial = batch.len() < room as usize;
-            self.stats.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            for message in batch {
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
-                if message.maybe_sent {
-                    self.stats.resubmissions.fetch_add(1, Ordering::Relaxed);
-                }
-                let this = self.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = this.send(message, permit) => {}
-                        _ = wait_true(shutdown) => {}
-                    }
-                });
-            }
-            if partial {
-                tokio::time::sleep(self.config.gather).await;
+            if !self.hand_out(batch, room, &permits, &shutdown).await {
+                return;
             }
         }
+    }
+
+    /// Gives each message of a batch read or claimed to a task of its own (a place in flight
+    /// each); when the batch was smaller than `room` the queue is drained, and the next
+    /// messages get a moment to gather. `false` when the dispatcher is stopping.
+    async fn hand_out(
+        self: &Arc<Self>,
+        batch: Vec<QueuedMessage>,
+        room: u32,
+        permits: &Arc<Semaphore>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> bool {
+        let partial = batch.len() < room as usize;
+        self.stats.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for message in batch {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return false };
+            if message.maybe_sent {
+                self.stats.resubmissions.fetch_add(1, Ordering::Relaxed);
+            }
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = this.send(message, permit) => {}
+                    _ = wait_true(shutdown) => {}
+                }
+            });
+        }
+        if partial {
+            tokio::time::sleep(self.config.gather).await;
+        }
+        true
     }
 
     /// On a cluster node, a message that found no bound carrier here for a whole lease

@@ -29,7 +29,7 @@ use self::frequency::RecipientCounts;
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 
-mod billing;
+pub(crate) mod billing;
 pub(crate) mod carrier;
 pub mod chain;
 pub(crate) mod cluster;

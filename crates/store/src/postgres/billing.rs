@@ -19,6 +19,7 @@ use super::core::{LEDGER_COLUMNS, find_customer, ledger_row};
 use super::{PgStore, row, row_opt, rows};
 use crate::StoreResult;
 use crate::model::*;
+use crate::sqlite::billing::{CHARGED_COLUMNS, link_rows};
 
 type Value = Box<dyn ToSql + Sync + Send>;
 
@@ -351,8 +352,6 @@ fn charged_day_sql(links: usize) -> String {
     )
 }
 
-const CHARGED_COLUMNS: usize = 6;
-
 /// Receipted segments of the messages charged in `[$1, $2)`, per link `$3…` and outcome, in
 /// one pass: one `message_parts` row per submit_sm the carrier accepted, with the receipt's
 /// outcome once it came. A message names its parts in `carrier_message_ids` (comma-separated,
@@ -381,34 +380,4 @@ fn receipted_day_sql(links: usize) -> String {
          AND m.carrier_message_ids IS NOT NULL AND p.customer_id = m.customer_id AND p.message_id = m.id",
         columns.join(", ")
     )
-}
-
-/// The rows of one day from its sums, as [`charged_day_sql`] and [`receipted_day_sql`] lay
-/// them out; links with no message that day left out.
-fn link_rows(day: i64, links: &[Option<String>], charged: &[i64], receipted: &[i64]) -> Vec<ReconciliationRow> {
-    let at = |sums: &[i64], i: usize| sums.get(i).copied().unwrap_or(0);
-    let count = |sums: &[i64], i: usize| u64::try_from(at(sums, i)).unwrap_or(0);
-    links
-        .iter()
-        .enumerate()
-        .map(|(k, link)| {
-            let (c, r) = (CHARGED_COLUMNS * k, PartOutcome::ALL.len() * k);
-            ReconciliationRow {
-                link: link.clone(),
-                day_start_ms: day,
-                messages: count(charged, c),
-                charged_segments: count(charged, c + 1),
-                charged: Money::from_micros(at(charged, c + 2)),
-                submitted_segments: count(charged, c + 3),
-                failed_messages: count(charged, c + 4),
-                refunded: Money::from_micros(at(charged, c + 5)),
-                receipts: PartOutcome::ALL
-                    .iter()
-                    .enumerate()
-                    .map(|(o, outcome)| (*outcome, count(receipted, r + o)))
-                    .collect(),
-            }
-        })
-        .filter(|row| row.messages > 0)
-        .collect()
 }

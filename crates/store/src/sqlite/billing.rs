@@ -313,7 +313,7 @@ fn charged_day_sql(links: usize) -> String {
     )
 }
 
-const CHARGED_COLUMNS: usize = 6;
+pub(crate) const CHARGED_COLUMNS: usize = 6;
 
 /// Receipted segments of the messages charged in `[?1, ?2)`, per link `?3…` and outcome, in
 /// one pass: one `message_parts` row per submit_sm the carrier accepted, with the receipt's
@@ -346,7 +346,12 @@ fn receipted_day_sql(links: usize) -> String {
 
 /// The rows of one day from its sums, as [`charged_day_sql`] and [`receipted_day_sql`] lay
 /// them out; links with no message that day left out.
-fn link_rows(day: i64, links: &[Option<String>], charged: &[i64], receipted: &[i64]) -> Vec<ReconciliationRow> {
+pub(crate) fn link_rows(
+    day: i64,
+    links: &[Option<String>],
+    charged: &[i64],
+    receipted: &[i64],
+) -> Vec<ReconciliationRow> {
     let at = |sums: &[i64], i: usize| sums.get(i).copied().unwrap_or(0);
     let count = |sums: &[i64], i: usize| u64::try_from(at(sums, i)).unwrap_or(0);
     links
