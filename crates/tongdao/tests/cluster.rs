@@ -4,7 +4,10 @@
 //! final status and exactly one charge, the ledger adds up and its chain is whole, bind
 //! slots were spread over the nodes and the killed node's slot was taken over within
 //! seconds, and the only double submissions are messages the killed node had in flight
-//! (counted by the simulator and reported).
+//! (counted by the simulator and reported). The simulator sends each receipt on another bind
+//! than its submit's — usually another node's — so receipts settle messages whichever node
+//! they reach; and a webhook receiver counts the deliveries of every event: each arrives,
+//! and only the batch the killed node had in flight may arrive twice.
 //!
 //! Runs when `TONGDAO_TEST_DATABASE_URL` names a PostgreSQL database (`.ci/run` creates one),
 //! in a schema of its own; without it, it says so and checks nothing.
@@ -105,16 +108,39 @@ async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse::<u64>().ok())).unwrap_or(0)
 }
 
+/// A webhook receiver on loopback: its URL, and how many times each event id arrived.
+async fn webhook_sink() -> (String, Arc<Mutex<BTreeMap<String, u32>>>) {
+    let deliveries: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    let seen = deliveries.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let batch: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                for event in batch["events"].as_array().into_iter().flatten() {
+                    if let Some(id) = event["id"].as_str() {
+                        *seen.entry(id.to_owned()).or_default() += 1;
+                    }
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("sink");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), deliveries)
+}
+
 /// Messages not in a final status yet.
-async fn open(db: &tokio_postgres::Client) -> i64 {
-    db.query_one(
-        "SELECT COUNT(*) FROM messages WHERE status NOT IN ('delivered', 'undeliverable', 'failed', 'expired', \
-         'rejected', 'cancelled', 'deleted')",
-        &[],
-    )
-    .await
-    .expect("count")
-    .get(0)
+const OPEN: &str = "SELECT COUNT(*) FROM messages WHERE status NOT IN ('delivered', 'undeliverable', 'failed', \
+     'expired', 'rejected', 'cancelled', 'deleted')";
+
+/// A `SELECT COUNT(*)`'s answer.
+async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.expect("count").get(0)
 }
 
 /// The live nodes' base URLs, changed by the killer.
@@ -145,9 +171,13 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
 
     // One carrier: the simulator, with three bind slots to spread over three nodes.
     let (smpp, control) = (free_port(), free_port());
+    let script = dir.path().join("script.json");
+    std::fs::write(&script, r#"{"receipt_on_other_bind": true}"#).expect("script");
     let _simulator = Process {
         child: Command::new(env!("CARGO_BIN_EXE_tongdao"))
             .args(["smsc-sim", "--listen", &format!("127.0.0.1:{smpp}"), "--control", &format!("127.0.0.1:{control}")])
+            .arg("--script")
+            .arg(&script)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -181,6 +211,15 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
         .expect("top-up");
     assert!(topup.status().is_success(), "top-up: {}", topup.text().await.unwrap_or_default());
     let balance_before = get_json(&client, &format!("{}/v1/balance", nodes[0].base), &api_key).await;
+    let (hook, deliveries) = webhook_sink().await;
+    let set = client
+        .put(format!("{}/v1/account/webhook", nodes[0].base))
+        .bearer_auth(&api_key)
+        .json(&json!({"url": hook}))
+        .send()
+        .await
+        .expect("webhook");
+    assert!(set.status().is_success(), "webhook: {}", set.text().await.unwrap_or_default());
 
     // Every node holds one bind slot of three (its fair share).
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
@@ -296,10 +335,10 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
     let (db, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(connection);
     let deadline = Instant::now() + Duration::from_secs(180);
-    while open(&db).await > 0 && Instant::now() < deadline {
+    while count(&db, OPEN).await > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(open(&db).await, 0, "every accepted message reached a final status");
+    assert_eq!(count(&db, OPEN).await, 0, "every accepted message reached a final status");
     say(&format!("all final {:.1} s after the start", started.elapsed().as_secs_f64()));
 
     // Exactly the accepted messages are stored, each charged once, and the ledger adds up.
@@ -357,6 +396,21 @@ async fn three_nodes_lose_nothing_and_charge_once_when_one_is_killed_and_restart
     ));
     assert!(submits >= MESSAGES as u64, "every message went out");
     assert!(doubles <= resubmissions, "the only double submissions are the killed node's in-flight messages");
+
+    // Webhooks: every event went out (the outbox empties), each once but for at most the
+    // batch the killed node was sending (one endpoint, one batch of up to 250 at a time).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    const OUTBOX: &str = "SELECT COUNT(*) FROM webhook_outbox";
+    while count(&db, OUTBOX).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(count(&db, OUTBOX).await, 0, "every webhook event was delivered");
+    let counts = deliveries.lock().expect("deliveries").clone();
+    let twice = counts.values().filter(|n| **n > 1).count();
+    let delivered_messages = counts.len();
+    say(&format!("{delivered_messages} webhook events delivered, {twice} of them twice (the killed node's batch)"));
+    assert!(delivered_messages >= MESSAGES, "at least one event a message: {delivered_messages}");
+    assert!(twice <= 250, "only the killed node's batch in flight may come twice: {twice}");
     drop(nodes);
     let _ = db.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
 }
