@@ -70,7 +70,7 @@ impl Default for PgOptions {
             connections: 16,
             wait: Duration::from_secs(10),
             max_batch: 256,
-            accept_transactions: 4,
+            accept_transactions: 1,
             queue: 8192,
         }
     }

@@ -2,6 +2,7 @@
 //! at commit under the `ledger_head` lock (see the module rules in `postgres.rs`).
 
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::types::ToSql;
 
 use super::{exec, row, rows};
 use crate::model::{ChainBreak, ChainReport, LedgerKind};
@@ -70,17 +71,6 @@ pub(crate) async fn flush(t: &Transaction<'_>, entries: Vec<LedgerRow>) -> Store
         return Ok(Vec::new());
     }
     let mut previous: String = row(t, "SELECT hash FROM ledger_head WHERE id = 1 FOR UPDATE", &[]).await?.try_get(0)?;
-    let count = i64::try_from(entries.len()).map_err(|_| StoreError::Backend("too many ledger entries".into()))?;
-    // Numbers taken under the head's lock follow the chain's order.
-    let seqs: Vec<i64> = rows(
-        t,
-        "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1::BIGINT)",
-        &[&count],
-    )
-    .await?
-    .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()?;
     let mut hashes = Vec::with_capacity(entries.len());
     for e in &entries {
         previous = chain::entry_hash(&previous, &e.fields());
@@ -94,16 +84,34 @@ pub(crate) async fn flush(t: &Transaction<'_>, entries: Vec<LedgerRow>) -> Store
     let references: Vec<Option<&str>> = entries.iter().map(|e| e.reference.as_deref()).collect();
     let reasons: Vec<Option<&str>> = entries.iter().map(|e| e.reason.as_deref()).collect();
     let times: Vec<i64> = entries.iter().map(|e| e.now_ms).collect();
-    exec(
-        t,
-        "INSERT INTO ledger (seq, customer_id, kind, amount, balance_after, message_id, reference, reason, \
-         created_at, hash) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], \
-         $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::TEXT[])",
-        &[&seqs, &customer_ids, &kinds, &amounts, &balances, &message_ids, &references, &reasons, &times, &hashes],
-    )
-    .await?;
-    exec(t, "UPDATE ledger_head SET hash = $1 WHERE id = 1", &[&previous]).await?;
+    // The seq numbers are drawn row by row in the entries' order, under the head's lock, so
+    // seq order is the chain's order; the new head goes out in the same round trip.
+    let entry_params: [&(dyn ToSql + Sync); 9] =
+        [&customer_ids, &kinds, &amounts, &balances, &message_ids, &references, &reasons, &times, &hashes];
+    let head_params: [&(dyn ToSql + Sync); 1] = [&previous];
+    let (inserted, _) = tokio::try_join!(
+        rows(
+            t,
+            "INSERT INTO ledger (customer_id, kind, amount, balance_after, message_id, reference, reason, \
+             created_at, hash) \
+             SELECT e.customer_id, e.kind, e.amount, e.balance_after, e.message_id, e.reference, e.reason, \
+             e.created_at, e.hash \
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
+             $8::BIGINT[], $9::TEXT[]) WITH ORDINALITY \
+             AS e(customer_id, kind, amount, balance_after, message_id, reference, reason, created_at, hash, place) \
+             ORDER BY e.place \
+             RETURNING seq, hash",
+            &entry_params,
+        ),
+        exec(t, "UPDATE ledger_head SET hash = $1 WHERE id = 1", &head_params),
+    )?;
+    // Each hash is unique (it chains the one before), so it says which entry got which seq.
+    let by_hash: std::collections::HashMap<String, i64> =
+        inserted.iter().map(|r| Ok((r.try_get(1)?, r.try_get(0)?))).collect::<StoreResult<_>>()?;
+    let seqs: Vec<i64> = hashes.iter().filter_map(|h| by_hash.get(h).copied()).collect();
+    if seqs.len() != entries.len() || seqs.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(StoreError::Backend("the ledger's seq numbers do not follow its chain".into()));
+    }
     Ok(seqs)
 }
 

@@ -285,20 +285,30 @@ pub(super) async fn accept_many(
         outcomes.push(Ok(AcceptOutcome::Stored { balance_after: Money::from_micros(running) }));
     }
 
-    store_keys(&tx.t, keys.into_values()).await?;
-    insert_messages(&tx.t, &stored).await?;
+    // The writes are independent of each other: sent together, one round trip.
     let changed_balances: Vec<i64> = changed.iter().filter_map(|c| balances.get(*c).copied()).collect();
-    if !changed.is_empty() {
-        exec(
-            &tx.t,
-            "UPDATE customers c SET balance = b.balance FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS b(id, balance) \
-             WHERE c.id = b.id",
-            &[&changed, &changed_balances],
-        )
-        .await?;
-    }
+    tokio::try_join!(
+        store_keys(&tx.t, keys.into_values()),
+        insert_messages(&tx.t, &stored),
+        set_balances(&tx.t, &changed, &changed_balances),
+    )?;
     tx.commit(store).await?;
     Ok(outcomes)
+}
+
+/// The customers' new balances, in one statement.
+async fn set_balances(t: &Transaction<'_>, customers: &[&str], balances: &[i64]) -> StoreResult<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    exec(
+        t,
+        "UPDATE customers c SET balance = b.balance FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS b(id, balance) \
+         WHERE c.id = b.id",
+        &[&customers, &balances],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The answers kept for the group's idempotency keys, by (customer, key), with when they
