@@ -90,6 +90,9 @@ pub struct PgStore {
     counters: Arc<Counters>,
     /// Accepts go to the group commit ([`group_accepts`]); `None` in the store it runs on.
     accepts: Option<tokio::sync::mpsc::Sender<PendingAccept>>,
+    /// The dispatch mark when the store was opened (single-node dispatch, as on SQLite):
+    /// queued messages at or below it may have been handed to a carrier before a restart.
+    mark_at_open: i64,
 }
 
 #[derive(Debug, Default)]
@@ -246,13 +249,13 @@ impl PgStore {
             location: redact_url(url),
             counters: Arc::default(),
             accepts: None,
+            mark_at_open: 0,
         };
+        store.mark_at_open = carrier::dispatch_mark(&store.client().await?).await?;
         let (accepts, pending) = tokio::sync::mpsc::channel(options.queue.max(1));
         let writer = PgStore { accepts: None, ..store.clone_handles() };
         tokio::spawn(group_accepts(writer, pending, options.max_batch.max(1), options.accept_transactions.max(1)));
         store.accepts = Some(accepts);
-        // Fail now, not at the first request, when the database cannot be reached.
-        drop(store.client().await?);
         Ok(store)
     }
 
@@ -264,6 +267,7 @@ impl PgStore {
             location: self.location.clone(),
             counters: self.counters.clone(),
             accepts: None,
+            mark_at_open: self.mark_at_open,
         }
     }
 

@@ -3,7 +3,6 @@
 //! `carrier` module statement for statement, plus the locks several nodes need.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
@@ -15,7 +14,7 @@ use super::status::{
     CHANGE_RETURNING, CHANGED_COLUMNS, Change, Changed, after_change, changed_row, enqueue_smpp, enqueue_webhook,
     expire, notify_change, refund,
 };
-use super::{Counters, PgStore, Tx, exec, row, row_opt, rows};
+use super::{PgStore, Tx, exec, row, row_opt, rows};
 use crate::model::*;
 use crate::{StoreError, StoreResult};
 
@@ -31,34 +30,9 @@ pub(super) async fn dispatch_mark<C: GenericClient>(c: &C) -> StoreResult<i64> {
     }
 }
 
-/// The dispatch mark each live store saw first, by store (its counters' allocation).
-static MARKS_AT_OPEN: Mutex<Vec<(Weak<Counters>, i64)>> = Mutex::new(Vec::new());
-
-/// The dispatch mark when this store first looked at the dispatch queue, before it moved the
-/// mark itself: the SQLite backend's `mark_at_open`, which `PgStore` does not keep. Queued
-/// messages at or below it may have been handed to a carrier before a restart.
-async fn mark_at_open<C: GenericClient>(store: &PgStore, c: &C) -> StoreResult<i64> {
-    let known = |all: &[(Weak<Counters>, i64)]| {
-        all.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&store.counters))).map(|(_, mark)| *mark)
-    };
-    if let Some(mark) = known(&MARKS_AT_OPEN.lock().unwrap_or_else(PoisonError::into_inner)) {
-        return Ok(mark);
-    }
-    let mark = dispatch_mark(c).await?;
-    let mut all = MARKS_AT_OPEN.lock().unwrap_or_else(PoisonError::into_inner);
-    // A dropped store's allocation is freed only when its entry goes, so a pointer is never
-    // mistaken for another store's while its entry is here.
-    all.retain(|(w, _)| w.strong_count() > 0);
-    if let Some(first) = known(&all) {
-        return Ok(first);
-    }
-    all.push((Arc::downgrade(&store.counters), mark));
-    Ok(mark)
-}
-
 pub(super) async fn queued_after(store: &PgStore, after_seq: i64, limit: u32) -> StoreResult<Vec<QueuedMessage>> {
     let c = store.client().await?;
-    let mark = mark_at_open(store, &c).await?;
+    let mark = store.mark_at_open;
     let found = rows(
         &c,
         "SELECT queue_seq, id, customer_id, recipient, carrier, sender, text, valid_until, concat_ref, concat_total, \
@@ -103,8 +77,6 @@ pub(super) async fn mark_dispatched(
 ) -> StoreResult<Option<Vec<String>>> {
     let mut client = store.client().await?;
     let tx = Tx::begin(&mut client).await?;
-    // What this store found before it first moves the mark.
-    mark_at_open(store, &tx.t).await?;
     // The upsert locks the mark's row until the commit; the statements below, each with a
     // fresh snapshot, see every cancel or expiry that committed before it.
     exec(
