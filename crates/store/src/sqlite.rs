@@ -35,10 +35,10 @@ pub mod chain;
 pub(crate) mod cluster;
 mod compliance;
 mod frequency;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod moderation;
 mod smpp;
-mod tickets;
+pub(crate) mod tickets;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
@@ -662,7 +662,7 @@ fn agreement_row(r: &Row<'_>) -> rusqlite::Result<Agreement> {
 }
 
 /// What the audit trail shows of an agreement: its lifecycle marks.
-fn agreement_snapshot(a: &Agreement) -> serde_json::Value {
+pub(crate) fn agreement_snapshot(a: &Agreement) -> serde_json::Value {
     serde_json::json!({
         "id": a.id,
         "customer_id": a.customer_id,
@@ -676,14 +676,14 @@ fn agreement_snapshot(a: &Agreement) -> serde_json::Value {
     })
 }
 
-fn scope_str(p: ScopePolicy) -> &'static str {
+pub(crate) fn scope_str(p: ScopePolicy) -> &'static str {
     match p {
         ScopePolicy::Enforce => "enforce",
         ScopePolicy::Audit => "audit",
     }
 }
 
-fn charge_str(c: ChargeOn) -> &'static str {
+pub(crate) fn charge_str(c: ChargeOn) -> &'static str {
     match c {
         ChargeOn::Submit => "submit",
         ChargeOn::Delivery => "delivery",

@@ -19,7 +19,7 @@ use super::core::{LEDGER_COLUMNS, find_customer, ledger_row};
 use super::{PgStore, row, row_opt, rows};
 use crate::StoreResult;
 use crate::model::*;
-use crate::sqlite::billing::{CHARGED_COLUMNS, link_rows};
+use crate::sqlite::billing::{CHARGED_COLUMNS, OTHER_KINDS, day_groups, link_rows};
 
 type Value = Box<dyn ToSql + Sync + Send>;
 
@@ -210,9 +210,6 @@ const CHARGE_CARRIERS_SQL: &str = "SELECT DISTINCT m.carrier FROM ledger l \
      LEFT JOIN messages m ON m.customer_id = l.customer_id AND m.id = l.message_id \
      WHERE l.customer_id = $1 AND l.seq >= $2 AND l.seq < $3 AND l.kind = 'charge'";
 
-/// The kinds other than charges, summed per day as (count, amount) column pairs.
-const OTHER_KINDS: [LedgerKind; 3] = [LedgerKind::Topup, LedgerKind::Refund, LedgerKind::Adjustment];
-
 /// One day of the customer's entries `[$2, $3)` in one pass: (count, amount) of each of
 /// [`OTHER_KINDS`], then (count, segments, amount) of the charges to each carrier `$4…`.
 fn statement_day_sql(carriers: usize) -> String {
@@ -238,32 +235,6 @@ fn statement_day_sql(carriers: usize) -> String {
          WHERE l.customer_id = $1 AND l.seq >= $2 AND l.seq < $3",
         columns.join(", ")
     )
-}
-
-/// The groups of one day from its sums, as [`statement_day_sql`] lays them out.
-fn day_groups(day: i64, sums: &[i64], carriers: &[Option<String>]) -> Vec<LedgerGroup> {
-    let count = |i: usize| u64::try_from(sums.get(i).copied().unwrap_or(0)).unwrap_or(0);
-    let sum = |i: usize| Money::from_micros(sums.get(i).copied().unwrap_or(0));
-    let others = OTHER_KINDS.iter().enumerate().map(|(i, kind)| LedgerGroup {
-        kind: *kind,
-        day_start_ms: day,
-        carrier: None,
-        entries: count(2 * i),
-        segments: 0,
-        amount: sum(2 * i + 1),
-    });
-    let charges = carriers.iter().enumerate().map(|(k, carrier)| {
-        let at = 2 * OTHER_KINDS.len() + 3 * k;
-        LedgerGroup {
-            kind: LedgerKind::Charge,
-            day_start_ms: day,
-            carrier: carrier.clone(),
-            entries: count(at),
-            segments: count(at + 1),
-            amount: sum(at + 2),
-        }
-    });
-    others.chain(charges).filter(|g| g.entries > 0).collect()
 }
 
 /// The first `limit` entries of `kind` in the period, in ledger order.

@@ -2,7 +2,7 @@
 //! with their settlement, inbound messages, and the webhook outbox. The SQLite backend's
 //! `carrier` module statement for statement, plus the locks several nodes need.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
@@ -16,6 +16,7 @@ use super::status::{
 };
 use super::{PgStore, Tx, exec, row, row_opt, rows};
 use crate::model::*;
+use crate::sqlite::carrier::{Attached, attach_receipts};
 use crate::{StoreError, StoreResult};
 
 // ---- the dispatch queue --------------------------------------------------------------------
@@ -111,15 +112,6 @@ pub(super) async fn mark_dispatched(
 }
 
 // ---- submits and receipts ------------------------------------------------------------------
-
-/// A receipt applied together with the submit of its part (both in one batch).
-#[derive(Debug, Clone, Copy)]
-struct Attached<'a> {
-    part: usize,
-    outcome: PartOutcome,
-    error: Option<&'a str>,
-    at: i64,
-}
 
 /// The first key of a carrier part's advisory lock (`pg_advisory_xact_lock(int, int)`; the
 /// two-key form never meets the one-key locks of migrations and of the queue).
@@ -237,32 +229,7 @@ pub(super) async fn record_progress(store: &PgStore, progress: Vec<Progress>) ->
     let mut client = store.client().await?;
     let mut tx = Tx::begin(&mut client).await?;
     lock_batch(&tx.t, &progress).await?;
-    // With instant receipts a part's submit and its receipt usually arrive in the same batch:
-    // they are then written as one change (queued straight to final), not two.
-    let mut parts: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
-    for (i, p) in progress.iter().enumerate() {
-        if let Progress::Submitted { link, carrier_message_ids, .. } = p {
-            for (part, id) in carrier_message_ids.iter().enumerate() {
-                parts.insert((link.as_str(), id.as_str()), (i, part));
-            }
-        }
-    }
-    let mut attached: HashMap<usize, Vec<Attached<'_>>> = HashMap::new();
-    let mut merged = vec![false; progress.len()];
-    if !parts.is_empty() {
-        for (j, p) in progress.iter().enumerate() {
-            if let Progress::Receipt { link, carrier_message_ids, outcome, error, at } = p
-                && let Some(&(i, part)) =
-                    carrier_message_ids.iter().find_map(|id| parts.get(&(link.as_str(), id.as_str())))
-            {
-                let list = attached.entry(i).or_default();
-                if !list.iter().any(|a| a.part == part) {
-                    list.push(Attached { part, outcome: *outcome, error: error.as_deref(), at: *at });
-                    merged[j] = true;
-                }
-            }
-        }
-    }
+    let (attached, merged) = attach_receipts(&progress);
     let mut recorded = Vec::with_capacity(progress.len());
     for (i, p) in progress.iter().enumerate() {
         recorded.push(match p {

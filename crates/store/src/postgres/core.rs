@@ -11,6 +11,9 @@ use super::ledger::{self, LedgerRow, lock_balance, set_balance};
 use super::status::{self, Change};
 use super::{Params, PgStore, Tx, bad_column, exec, is_unique_violation, row, row_opt, rows};
 use crate::model::*;
+use crate::sqlite::agreement_snapshot;
+use crate::sqlite::charge_str;
+use crate::sqlite::scope_str;
 use crate::{StoreError, StoreResult};
 
 // ---- rows --------------------------------------------------------------------------------
@@ -86,35 +89,6 @@ pub(crate) fn agreement_row(r: &Row) -> StoreResult<Agreement> {
         termination_reason: r.try_get(22)?,
         created_at: r.try_get(23)?,
     })
-}
-
-/// What the audit trail shows of an agreement: its lifecycle marks.
-pub(crate) fn agreement_snapshot(a: &Agreement) -> serde_json::Value {
-    serde_json::json!({
-        "id": a.id,
-        "customer_id": a.customer_id,
-        "version": a.version,
-        "signed_at": a.signed_at,
-        "accepted_at": a.accepted_at,
-        "suspended_at": a.suspended_at,
-        "suspension_reason": a.suspension_reason,
-        "terminated_at": a.terminated_at,
-        "termination_reason": a.termination_reason,
-    })
-}
-
-fn scope_str(p: ScopePolicy) -> &'static str {
-    match p {
-        ScopePolicy::Enforce => "enforce",
-        ScopePolicy::Audit => "audit",
-    }
-}
-
-fn charge_str(c: ChargeOn) -> &'static str {
-    match c {
-        ChargeOn::Submit => "submit",
-        ChargeOn::Delivery => "delivery",
-    }
 }
 
 const KEY_COLUMNS: &str = "id, customer_id, hash, label, created_at, revoked_at, rps";

@@ -19,6 +19,8 @@ use super::ledger::{LedgerRow, lock_balance, set_balance};
 use super::status::enqueue_webhook;
 use super::{PgStore, Tx, bad_column, exec, row, rows, string_list};
 use crate::model::*;
+use crate::sqlite::lifecycle::breach_snapshot;
+use crate::sqlite::lifecycle::window_snapshot;
 use crate::{StoreError, StoreResult};
 
 /// How long a notice handed to a mailer by [`notices_to_email`] is not handed to another:
@@ -282,19 +284,6 @@ fn to_json(list: &[String]) -> String {
     serde_json::Value::from(list.to_vec()).to_string()
 }
 
-fn window_snapshot(w: &MaintenanceWindow) -> serde_json::Value {
-    serde_json::json!({
-        "id": w.id,
-        "starts_at": w.starts_at,
-        "ends_at": w.ends_at,
-        "carriers": w.carriers,
-        "services": w.services,
-        "emergency_reason": w.emergency_reason,
-        "customers": w.customers.len(),
-        "cancelled_at": w.cancelled_at,
-    })
-}
-
 async fn window_of<C: GenericClient>(c: &C, id: &str, lock: bool) -> StoreResult<MaintenanceWindow> {
     let sql = format!(
         "SELECT {WINDOW_COLUMNS} FROM maintenance_windows WHERE id = $1{}",
@@ -402,17 +391,6 @@ fn breach_row(r: &Row) -> StoreResult<Breach> {
         cure_note: r.try_get(8)?,
         terminated_at: r.try_get(9)?,
     })
-}
-
-fn breach_snapshot(b: &Breach) -> String {
-    serde_json::json!({
-        "id": b.id,
-        "clause": b.clause,
-        "cure_deadline": b.cure_deadline,
-        "cured_at": b.cured_at,
-        "terminated_at": b.terminated_at,
-    })
-    .to_string()
 }
 
 async fn breach_of<C: GenericClient>(c: &C, id: &str) -> StoreResult<Breach> {

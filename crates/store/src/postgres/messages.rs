@@ -16,13 +16,13 @@ use std::collections::HashMap;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tongdao_domain::agreement::ChargeOn;
 use tongdao_domain::{FrequencyLimits, MessageStatus, Money};
 
 use super::ledger::{LedgerRow, lock_balance, lock_customers};
 use super::status::{CHANGE_RETURNING, Change, MESSAGE_COLUMNS, after_change, change_status, changed_row, expire};
 use super::{PgStore, Tx, bad_column, exec, row, row_opt, rows};
 use crate::model::*;
+use crate::sqlite::charge_str;
 use crate::{StoreError, StoreResult};
 
 /// The name of the dispatch mark in `marks` (as the SQLite backend's carrier module names it).
@@ -58,13 +58,6 @@ async fn lock_dispatch_mark(t: &Transaction<'_>) -> StoreResult<i64> {
     }
     exec(t, "INSERT INTO marks (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING", &[&DISPATCH_MARK]).await?;
     Ok(row(t, SELECT, &[&DISPATCH_MARK]).await?.try_get(0)?)
-}
-
-fn charge_str(c: ChargeOn) -> &'static str {
-    match c {
-        ChargeOn::Submit => "submit",
-        ChargeOn::Delivery => "delivery",
-    }
 }
 
 fn parse_status(text: &str, column: usize) -> StoreResult<MessageStatus> {

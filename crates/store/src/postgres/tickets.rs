@@ -12,6 +12,8 @@ use tongdao_domain::{ErrorCode, Rejection};
 use super::core::{LEDGER_COLUMNS, find_customer, insert_audit, ledger_row, post_entry};
 use super::{PgStore, Tx, bad_column, exec, row, row_opt, rows, string_list};
 use crate::model::*;
+use crate::sqlite::tickets::json_array;
+use crate::sqlite::tickets::snapshot;
 use crate::{StoreError, StoreResult};
 
 /// Adjustments shown on one ticket, at most.
@@ -50,27 +52,6 @@ fn reply_row(r: &Row) -> StoreResult<TicketReply> {
         body: r.try_get(3)?,
         created_at: r.try_get(4)?,
     })
-}
-
-/// What the audit trail shows of a ticket: where it stands, not what it says.
-fn snapshot(t: &Ticket) -> Option<String> {
-    Some(
-        serde_json::json!({
-            "id": t.id,
-            "customer_id": t.customer_id,
-            "kind": t.kind,
-            "status": t.status,
-            "answer_due_at": t.answer_due_at,
-            "answered_at": t.answered_at,
-            "resolved_at": t.resolved_at,
-            "closed_at": t.closed_at,
-        })
-        .to_string(),
-    )
-}
-
-fn json_array(items: &[String]) -> StoreResult<String> {
-    serde_json::to_string(items).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 /// The ticket, of `customer_id` only when given.

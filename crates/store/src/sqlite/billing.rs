@@ -176,7 +176,7 @@ const CHARGE_CARRIERS_SQL: &str = "SELECT DISTINCT m.carrier FROM ledger l \
      WHERE l.customer_id = ?1 AND l.seq >= ?2 AND l.seq < ?3 AND l.kind = 'charge'";
 
 /// The kinds other than charges, summed per day as (count, amount) column pairs.
-const OTHER_KINDS: [LedgerKind; 3] = [LedgerKind::Topup, LedgerKind::Refund, LedgerKind::Adjustment];
+pub(crate) const OTHER_KINDS: [LedgerKind; 3] = [LedgerKind::Topup, LedgerKind::Refund, LedgerKind::Adjustment];
 
 /// One day of the customer's entries `[?2, ?3)` in one pass: (count, amount) of each of
 /// [`OTHER_KINDS`], then (count, segments, amount) of the charges to each carrier `?4…`.
@@ -206,7 +206,7 @@ fn statement_day_sql(carriers: usize) -> String {
 }
 
 /// The groups of one day from its sums, as [`statement_day_sql`] lays them out.
-fn day_groups(day: i64, sums: &[i64], carriers: &[Option<String>]) -> Vec<LedgerGroup> {
+pub(crate) fn day_groups(day: i64, sums: &[i64], carriers: &[Option<String>]) -> Vec<LedgerGroup> {
     let count = |i: usize| u64::try_from(sums.get(i).copied().unwrap_or(0)).unwrap_or(0);
     let sum = |i: usize| Money::from_micros(sums.get(i).copied().unwrap_or(0));
     let others = OTHER_KINDS.iter().enumerate().map(|(i, kind)| LedgerGroup {

@@ -88,16 +88,20 @@ pub(crate) fn concat_part(reference: Option<i64>, total: Option<i64>, seq: Optio
 
 /// A receipt applied together with the submit of its part (both in one batch).
 #[derive(Debug, Clone, Copy)]
-struct Attached<'a> {
-    part: usize,
-    outcome: PartOutcome,
-    error: Option<&'a str>,
-    at: i64,
+pub(crate) struct Attached<'a> {
+    pub part: usize,
+    pub outcome: PartOutcome,
+    pub error: Option<&'a str>,
+    pub at: i64,
 }
 
-pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> StoreResult<Vec<Recorded>> {
-    // With instant receipts a part's submit and its receipt usually arrive in the same batch:
-    // they are then written as one change (queued straight to final), not two.
+/// Receipts a batch holds together with the submit of their part (by the submit's index),
+/// and which of the batch's items were so merged (one change, queued straight to final):
+/// with instant receipts a part's submit and its receipt usually arrive in the same batch.
+pub(crate) type Merged<'a> = (HashMap<usize, Vec<Attached<'a>>>, Vec<bool>);
+
+/// See [`Merged`]; the same for both backends.
+pub(crate) fn attach_receipts(progress: &[Progress]) -> Merged<'_> {
     let mut parts: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
     for (i, p) in progress.iter().enumerate() {
         if let Progress::Submitted { link, carrier_message_ids, .. } = p {
@@ -122,6 +126,11 @@ pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> Store
             }
         }
     }
+    (attached, merged)
+}
+
+pub(super) fn record_progress(conn: &Connection, progress: &[Progress]) -> StoreResult<Vec<Recorded>> {
+    let (attached, merged) = attach_receipts(progress);
     let mut recorded = Vec::with_capacity(progress.len());
     for (i, p) in progress.iter().enumerate() {
         recorded.push(match p {

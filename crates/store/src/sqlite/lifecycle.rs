@@ -232,7 +232,7 @@ pub(super) fn create_maintenance(
     find_maintenance(conn, &w.id)
 }
 
-fn window_snapshot(w: &MaintenanceWindow) -> serde_json::Value {
+pub(crate) fn window_snapshot(w: &MaintenanceWindow) -> serde_json::Value {
     serde_json::json!({
         "id": w.id,
         "starts_at": w.starts_at,
@@ -312,7 +312,7 @@ fn breach_row(r: &Row<'_>) -> rusqlite::Result<Breach> {
     })
 }
 
-fn breach_snapshot(b: &Breach) -> String {
+pub(crate) fn breach_snapshot(b: &Breach) -> String {
     serde_json::json!({
         "id": b.id,
         "clause": b.clause,

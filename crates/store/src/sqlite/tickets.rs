@@ -52,7 +52,7 @@ fn reply_row(r: &Row<'_>) -> rusqlite::Result<TicketReply> {
 }
 
 /// What the audit trail shows of a ticket: where it stands, not what it says.
-fn snapshot(t: &Ticket) -> Option<String> {
+pub(crate) fn snapshot(t: &Ticket) -> Option<String> {
     Some(
         serde_json::json!({
             "id": t.id,
@@ -68,7 +68,7 @@ fn snapshot(t: &Ticket) -> Option<String> {
     )
 }
 
-fn json_array(items: &[String]) -> StoreResult<String> {
+pub(crate) fn json_array(items: &[String]) -> StoreResult<String> {
     serde_json::to_string(items).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
