@@ -469,4 +469,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Gives back `node`'s claim on a queued message none of whose parts went out (its
     /// carriers are no longer bound on this node), so that another node can send it.
     async fn release_claim(&self, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()>;
+
+    // Console users and sessions (issue 8)
+    /// Adds a user. `Conflict` when the e-mail is taken in its area; `NotFound` when a
+    /// customer user names no existing customer. `audit`, when given, is recorded with it.
+    async fn create_console_user(&self, user: ConsoleUser, audit: Option<AuditEntry>) -> StoreResult<ConsoleUser>;
+    /// The user with this (lowercased) e-mail in `area`, disabled or not.
+    async fn find_console_user(&self, area: ConsoleArea, email: &str) -> StoreResult<Option<ConsoleUser>>;
+    async fn get_console_user(&self, id: &str) -> StoreResult<ConsoleUser>;
+    /// The users of `area`, of one customer when `customer_id` is given, by e-mail.
+    async fn list_console_users(&self, area: ConsoleArea, customer_id: Option<&str>) -> StoreResult<Vec<ConsoleUser>>;
+    /// Applies `change` at `now_ms`; disabling or a new password deletes the user's sessions
+    /// in the same transaction. `audit` is recorded with it.
+    async fn change_console_user(
+        &self,
+        id: &str,
+        change: ConsoleUserChange,
+        now_ms: i64,
+        audit: AuditEntry,
+    ) -> StoreResult<ConsoleUser>;
+    async fn create_console_session(&self, session: ConsoleSession) -> StoreResult<()>;
+    /// The live session with this token hash and its user: `None` when there is none, it
+    /// expired at `now_ms` (idle or absolute), or its user is disabled.
+    async fn find_console_session(
+        &self,
+        id_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<(ConsoleSession, ConsoleUser)>>;
+    /// Records activity: `last_seen_at = now_ms`, `expires_at = min(idle_until, absolute)`.
+    async fn touch_console_session(&self, id_hash: &str, now_ms: i64, idle_until: i64) -> StoreResult<()>;
+    /// Ends one session (sign-out); no error when it is already gone.
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Deletes the sessions expired at `now_ms`; returns how many.
+    async fn purge_console_sessions(&self, now_ms: i64) -> StoreResult<u64>;
 }

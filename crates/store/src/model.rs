@@ -1010,3 +1010,74 @@ pub struct QueueClaim {
     pub serve: Vec<Route>,
     pub unserved_by: Option<Vec<Route>>,
 }
+
+/// Which console a user signs in to: the operator console (`/ops/`) or a customer's portal
+/// (`/console/`). An e-mail is unique within an area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsoleArea {
+    Operator,
+    Customer,
+}
+
+impl ConsoleArea {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleArea::Operator => "operator",
+            ConsoleArea::Customer => "customer",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ConsoleArea> {
+        match s {
+            "operator" => Some(ConsoleArea::Operator),
+            "customer" => Some(ConsoleArea::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// A person who signs in to a console (issue 8). Operator users have no customer; customer
+/// users have exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleUser {
+    pub id: String,
+    pub area: ConsoleArea,
+    /// `None` for operator users.
+    pub customer_id: Option<String>,
+    /// Lowercased; unique within the area.
+    pub email: String,
+    /// argon2id PHC string; the password itself is never stored.
+    pub password_hash: String,
+    /// `admin`, `support`, `moderator`, `finance` (operator); `admin`, `developer`, `viewer`
+    /// (customer). The store keeps it as given; the pipeline checks it.
+    pub role: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set when the user was disabled; a disabled user cannot sign in and has no session.
+    pub disabled_at: Option<i64>,
+}
+
+/// A change to a console user; `None` leaves a field as it is. Disabling the user or
+/// changing its password ends all of its sessions in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleUserChange {
+    pub role: Option<String>,
+    pub password_hash: Option<String>,
+    /// `Some(true)` disables, `Some(false)` enables again.
+    pub disabled: Option<bool>,
+}
+
+/// A signed-in browser. The cookie holds a random token; the store keeps only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the session token.
+    pub id_hash: String,
+    pub user_id: String,
+    /// The synchronizer token every form and htmx request of this session must carry.
+    pub csrf: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Idle expiry: moved forward by [`crate::Store::touch_console_session`], never past
+    /// `absolute_expires_at`.
+    pub expires_at: i64,
+    pub absolute_expires_at: i64,
+}

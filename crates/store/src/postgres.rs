@@ -1007,4 +1007,50 @@ impl Store for PgStore {
     async fn release_claim(&self, node: &str, customer_id: &str, message_id: &str) -> StoreResult<()> {
         cluster::release_claim(self, node, customer_id, message_id).await
     }
+
+    // Console users and sessions: filled in by the store step of issue 8.
+    async fn create_console_user(&self, _user: ConsoleUser, _audit: Option<AuditEntry>) -> StoreResult<ConsoleUser> {
+        Err(StoreError::Closed)
+    }
+    async fn find_console_user(&self, _area: ConsoleArea, _email: &str) -> StoreResult<Option<ConsoleUser>> {
+        Err(StoreError::Closed)
+    }
+    async fn get_console_user(&self, _id: &str) -> StoreResult<ConsoleUser> {
+        Err(StoreError::Closed)
+    }
+    async fn list_console_users(
+        &self,
+        _area: ConsoleArea,
+        _customer_id: Option<&str>,
+    ) -> StoreResult<Vec<ConsoleUser>> {
+        Err(StoreError::Closed)
+    }
+    async fn change_console_user(
+        &self,
+        _id: &str,
+        _change: ConsoleUserChange,
+        _now_ms: i64,
+        _audit: AuditEntry,
+    ) -> StoreResult<ConsoleUser> {
+        Err(StoreError::Closed)
+    }
+    async fn create_console_session(&self, _session: ConsoleSession) -> StoreResult<()> {
+        Err(StoreError::Closed)
+    }
+    async fn find_console_session(
+        &self,
+        _id_hash: &str,
+        _now_ms: i64,
+    ) -> StoreResult<Option<(ConsoleSession, ConsoleUser)>> {
+        Err(StoreError::Closed)
+    }
+    async fn touch_console_session(&self, _id_hash: &str, _now_ms: i64, _idle_until: i64) -> StoreResult<()> {
+        Err(StoreError::Closed)
+    }
+    async fn delete_console_session(&self, _id_hash: &str) -> StoreResult<()> {
+        Err(StoreError::Closed)
+    }
+    async fn purge_console_sessions(&self, _now_ms: i64) -> StoreResult<u64> {
+        Err(StoreError::Closed)
+    }
 }
