@@ -31,6 +31,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod moderation;
 pub mod operations;
+mod passwords;
 pub mod ratelimit;
 pub mod records;
 pub mod retention;

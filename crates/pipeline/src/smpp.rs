@@ -5,15 +5,12 @@
 //! the addresses binds may come from, how many binds may be open at once and a submit rate.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
-use tokio::sync::Semaphore;
 use tongdao_domain::{ErrorCode, Rejection};
 use tongdao_store::SmppAccount;
 
+use crate::passwords::{hash_password, verify_password};
 use crate::{Platform, rejection_from_store};
 
 /// SMPP's C-Octet String limits, NUL excluded (SMPP 3.4 §4.1).
@@ -24,9 +21,6 @@ pub const DEFAULT_TPS: u32 = 200;
 pub const MAX_BINDS_LIMIT: u32 = 64;
 pub const MAX_TPS_LIMIT: u32 = 1_000_000;
 const MAX_ALLOWED_IPS: usize = 64;
-
-/// argon2 costs tens of milliseconds of CPU: at most two at once, whatever the bind storm.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
 
 /// What the operator asks for; `None` keeps the current value (or takes the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -301,32 +295,6 @@ fn short_name(name: &str) -> String {
     if out.is_empty() { "esme".to_owned() } else { out }
 }
 
-async fn hash_password(password: &str) -> Result<String, Rejection> {
-    let _permit = HASHING.acquire().await.map_err(|_| Rejection::internal())?;
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::rng().fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|_| Rejection::internal())?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|_| Rejection::internal())
-    })
-    .await
-    .map_err(|_| Rejection::internal())?
-}
-
-async fn verify_password(password: &str, hash: &str) -> bool {
-    let Ok(_permit) = HASHING.acquire().await else { return false };
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
-    })
-    .await
-    .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,15 +321,5 @@ mod tests {
         assert!(check_password("12345678").is_ok() && check_password("123456789").is_err());
         assert_eq!(random_chars(8).len(), 8);
         assert_eq!(short_name("ACME Trading Co., Ltd."), "acmetrading");
-    }
-
-    #[tokio::test]
-    async fn passwords_are_hashed_with_argon2id_and_verified() {
-        let hash = hash_password("s3cret").await.expect("hash");
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(!hash.contains("s3cret"));
-        assert!(verify_password("s3cret", &hash).await);
-        assert!(!verify_password("s3cre7", &hash).await);
-        assert!(!verify_password("s3cret", "not a hash").await);
     }
 }

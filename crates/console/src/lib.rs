@@ -1,0 +1,1 @@
+//! tongdao's web console (issue 8).

@@ -1,0 +1,54 @@
+//! Passwords (SMPP accounts, console users): argon2id with a random 16-byte salt, run off
+//! the async threads and at most two at once, so that a sign-in or bind storm burns at most
+//! two cores' worth of hashing whatever its size.
+
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tongdao_domain::Rejection;
+
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+
+pub(crate) async fn hash_password(password: &str) -> Result<String, Rejection> {
+    let _permit = HASHING.acquire().await.map_err(|_| Rejection::internal())?;
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|_| Rejection::internal())?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|_| Rejection::internal())
+    })
+    .await
+    .map_err(|_| Rejection::internal())?
+}
+
+pub(crate) async fn verify_password(password: &str, hash: &str) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else { return false };
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_are_hashed_with_argon2id_and_verified() {
+        let hash = hash_password("s3cret").await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains("s3cret"));
+        assert!(verify_password("s3cret", &hash).await);
+        assert!(!verify_password("s3cre7", &hash).await);
+        assert!(!verify_password("s3cret", "not a hash").await);
+    }
+}
