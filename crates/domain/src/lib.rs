@@ -24,6 +24,7 @@
 pub mod agreement;
 pub mod callback;
 pub mod clock;
+pub mod console;
 pub mod id;
 pub mod message;
 pub mod money;

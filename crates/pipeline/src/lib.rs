@@ -39,6 +39,7 @@ pub mod screening;
 pub mod smpp;
 pub mod statements;
 pub mod tickets;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -74,6 +75,8 @@ struct Inner {
     opt_out_keywords: std::sync::RwLock<Arc<[String]>>,
     screening: screening::ScreeningState,
     key_buckets: ratelimit::KeyBuckets,
+    /// Console sign-in attempts, per e-mail and per client address.
+    sign_in_buckets: ratelimit::KeyBuckets,
 }
 
 impl Platform {
@@ -104,6 +107,7 @@ impl Platform {
                 ),
                 screening: screening::ScreeningState::default(),
                 key_buckets: ratelimit::KeyBuckets::default(),
+                sign_in_buckets: ratelimit::KeyBuckets::default(),
             }),
         }
     }

@@ -96,7 +96,7 @@ impl Platform {
     pub(crate) fn audit_entry(&self, actor: &str, action: &str, target: &str, reason: Option<String>) -> AuditEntry {
         AuditEntry {
             at: self.now_ms(),
-            actor: actor.to_owned(),
+            actor: crate::users::actor_for(actor),
             action: action.to_owned(),
             target: target.to_owned(),
             reason,

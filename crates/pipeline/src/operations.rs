@@ -358,6 +358,17 @@ impl Platform {
         self.store().find_message(customer_id, id).await.map_err(rejection_from_store)
     }
 
+    /// The customer's messages accepted in `[from_ms, to_ms)`, by period and status now.
+    pub async fn traffic(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<tongdao_store::TrafficRow>, Rejection> {
+        self.store().traffic(customer_id, from_ms, to_ms, period_ms).await.map_err(rejection_from_store)
+    }
+
     pub async fn messages(&self, customer_id: &str, filter: MessageFilter) -> Result<Vec<StoredMessage>, Rejection> {
         self.store().list_messages(customer_id, filter).await.map_err(rejection_from_store)
     }

@@ -44,6 +44,8 @@ impl Platform {
                 }
             }
         }
+        // Console sessions past their expiry are refused already; this only frees the rows.
+        self.store().purge_console_sessions(self.now_ms()).await.map_err(rejection_from_store)?;
         if total != PurgeReport::default() {
             tracing::info!(messages = total.messages, inbound = total.inbound, "retention: old content erased");
         }

@@ -445,6 +445,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Monitoring and benchmarks
     /// When each of the customer's newest `limit` messages was accepted, submitted and ended.
     async fn message_timings(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<MessageTiming>>;
+    /// The customer's messages accepted in `[from_ms, to_ms)`, counted by period of
+    /// `period_ms` (starting at `from_ms`) and by their status now, in period order: the
+    /// console's traffic and delivery charts. An id range scan (ids carry their time).
+    async fn traffic(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        period_ms: i64,
+    ) -> StoreResult<Vec<TrafficRow>>;
 
     // Several nodes on one database (issue 7; see `cluster`)
     /// Records that `node` is alive until `alive_until`; returns the ids of the nodes alive at

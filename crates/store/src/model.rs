@@ -417,6 +417,16 @@ pub struct MessageTiming {
     pub final_at: Option<i64>,
 }
 
+/// How many of a customer's messages accepted in one period of a [`crate::Store::traffic`]
+/// query are now in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficRow {
+    /// The start of the period (epoch ms).
+    pub period: i64,
+    pub status: MessageStatus,
+    pub count: u64,
+}
+
 /// SMPP credentials of a customer (one customer may have several).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmppAccount {

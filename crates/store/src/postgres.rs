@@ -980,6 +980,16 @@ impl Store for PgStore {
         messages::message_timings(self, customer_id, limit).await
     }
 
+    async fn traffic(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        period_ms: i64,
+    ) -> StoreResult<Vec<TrafficRow>> {
+        messages::traffic(self, customer_id, from_ms, to_ms, period_ms).await
+    }
+
     async fn heartbeat(&self, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>> {
         cluster::heartbeat(self, node, now_ms, alive_until).await
     }

@@ -2282,6 +2282,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn traffic(
+        &self,
+        customer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        period_ms: i64,
+    ) -> StoreResult<Vec<TrafficRow>> {
+        let customer_id = customer_id.to_owned();
+        let period_ms = period_ms.max(1);
+        // Ids carry their time: the range scan starts a minute early for clocks that differ.
+        let floor = tongdao_domain::id::id_floor("msg", from_ms - 60_000);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT (created_at - ?3) / ?5 AS period, status, COUNT(*) FROM messages \
+                 WHERE customer_id = ?1 AND id >= ?2 AND created_at >= ?3 AND created_at < ?4 \
+                 GROUP BY period, status ORDER BY period, status",
+            )?;
+            let rows = statement.query_map(params![customer_id, floor, from_ms, to_ms, period_ms], |r| {
+                let status: String = r.get(1)?;
+                let status = MessageStatus::parse(&status).ok_or_else(|| conversion_error(1, "bad status"))?;
+                let period: i64 = r.get(0)?;
+                Ok(TrafficRow {
+                    period: from_ms + period * period_ms,
+                    status,
+                    count: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn heartbeat(&self, node: &str, now_ms: i64, alive_until: i64) -> StoreResult<Vec<String>> {
         let node = node.to_owned();
         self.write(move |conn| cluster::heartbeat(conn, &node, now_ms, alive_until)).await

@@ -800,3 +800,37 @@ pub(super) async fn message_timings(store: &PgStore, customer_id: &str, limit: u
         })
         .collect()
 }
+
+pub(super) async fn traffic(
+    store: &PgStore,
+    customer_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+    period_ms: i64,
+) -> StoreResult<Vec<TrafficRow>> {
+    let period_ms = period_ms.max(1);
+    // Ids carry their time: the range scan starts a minute early for clocks that differ.
+    let floor = tongdao_domain::id::id_floor("msg", from_ms - 60_000);
+    let c = store.client().await?;
+    let found = rows(
+        &c,
+        "SELECT (created_at - $3) / $5 AS period, status, COUNT(*) FROM messages \
+         WHERE customer_id = $1 AND id >= $2 AND created_at >= $3 AND created_at < $4 \
+         GROUP BY period, status ORDER BY period, status",
+        &[&customer_id, &floor, &from_ms, &to_ms, &period_ms],
+    )
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            let status: String = r.try_get(1)?;
+            let period: i64 = r.try_get(0)?;
+            let count: i64 = r.try_get(2)?;
+            Ok(TrafficRow {
+                period: from_ms + period * period_ms,
+                status: parse_status(&status, 1)?,
+                count: count.max(0) as u64,
+            })
+        })
+        .collect()
+}

@@ -855,3 +855,25 @@ async fn messages_a_dispatcher_reading_the_queue_in_order_misses_nothing_accepte
         assert_eq!(stored.len(), 192, "{name}");
     }
 }
+
+#[tokio::test]
+async fn messages_traffic_counts_each_period_by_status_for_one_customer() {
+    const HOUR: i64 = 3_600_000;
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        let id = customer(store, "acme", 1_000_000).await;
+        let other = customer(store, "other", 1_000_000).await;
+        let to = "+8613800138000";
+        let fresh = |n: usize| (0..n).map(|_| message(&tongdao_domain::id::new_id("msg"), to, 10)).collect::<Vec<_>>();
+        store.accept(batch(&id, fresh(3), None)).await.expect("accept");
+        store.accept(at(batch(&id, fresh(2), None), NOW + HOUR + 5)).await.expect("an hour later");
+        store.accept(at(batch(&id, fresh(1), None), NOW + 5 * HOUR)).await.expect("past the range");
+        store.accept(batch(&other, fresh(4), None)).await.expect("another customer");
+
+        let rows = store.traffic(&id, NOW, NOW + 2 * HOUR, HOUR).await.expect("traffic");
+        let seen: Vec<(i64, MessageStatus, u64)> = rows.iter().map(|r| (r.period, r.status, r.count)).collect();
+        assert_eq!(seen, vec![(NOW, MessageStatus::Queued, 3), (NOW + HOUR, MessageStatus::Queued, 2)], "{name}");
+        let none = store.traffic(&id, NOW + 10 * HOUR, NOW + 12 * HOUR, HOUR).await.expect("empty");
+        assert!(none.is_empty(), "{name}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Chinese for the operator console's texts.
+
+pub(super) const TEXTS: &[(&str, &str)] = &[];

@@ -1,0 +1,3 @@
+//! Chinese for the customer portal's texts.
+
+pub(super) const TEXTS: &[(&str, &str)] = &[];
