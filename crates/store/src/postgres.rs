@@ -47,6 +47,7 @@ mod tickets;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
     (2, "cluster", include_str!("../migrations/postgres/0002_cluster.sql")),
+    (3, "console", include_str!("../migrations/postgres/0003_console.sql")),
 ];
 
 /// Tuning for [`PgStore::connect_with`].

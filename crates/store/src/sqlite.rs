@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "operations", include_str!("../migrations/sqlite/0006_operations.sql")),
     (7, "tickets", include_str!("../migrations/sqlite/0007_tickets.sql")),
     (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
+    (9, "console", include_str!("../migrations/sqlite/0009_console.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
