@@ -35,6 +35,7 @@ mod billing;
 mod carrier;
 mod cluster;
 mod compliance;
+mod console;
 mod core;
 mod ledger;
 mod lifecycle;
@@ -47,6 +48,7 @@ mod tickets;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
     (2, "cluster", include_str!("../migrations/postgres/0002_cluster.sql")),
+    (3, "console", include_str!("../migrations/postgres/0003_console.sql")),
 ];
 
 /// Tuning for [`PgStore::connect_with`].
@@ -1018,49 +1020,53 @@ impl Store for PgStore {
         cluster::release_claim(self, node, customer_id, message_id).await
     }
 
-    // Console users and sessions: filled in by the store step of issue 8.
-    async fn create_console_user(&self, _user: ConsoleUser, _audit: Option<AuditEntry>) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+    async fn create_console_user(&self, user: ConsoleUser, audit: Option<AuditEntry>) -> StoreResult<ConsoleUser> {
+        console::create_console_user(self, user, audit).await
     }
-    async fn find_console_user(&self, _area: ConsoleArea, _email: &str) -> StoreResult<Option<ConsoleUser>> {
-        Err(StoreError::Closed)
+
+    async fn find_console_user(&self, area: ConsoleArea, email: &str) -> StoreResult<Option<ConsoleUser>> {
+        console::find_console_user(self, area, email).await
     }
-    async fn get_console_user(&self, _id: &str) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+
+    async fn get_console_user(&self, id: &str) -> StoreResult<ConsoleUser> {
+        console::get_console_user(self, id).await
     }
-    async fn list_console_users(
-        &self,
-        _area: ConsoleArea,
-        _customer_id: Option<&str>,
-    ) -> StoreResult<Vec<ConsoleUser>> {
-        Err(StoreError::Closed)
+
+    async fn list_console_users(&self, area: ConsoleArea, customer_id: Option<&str>) -> StoreResult<Vec<ConsoleUser>> {
+        console::list_console_users(self, area, customer_id).await
     }
+
     async fn change_console_user(
         &self,
-        _id: &str,
-        _change: ConsoleUserChange,
-        _now_ms: i64,
-        _audit: AuditEntry,
+        id: &str,
+        change: ConsoleUserChange,
+        now_ms: i64,
+        audit: AuditEntry,
     ) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+        console::change_console_user(self, id, change, now_ms, audit).await
     }
-    async fn create_console_session(&self, _session: ConsoleSession) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn create_console_session(&self, session: ConsoleSession) -> StoreResult<()> {
+        console::create_console_session(self, session).await
     }
+
     async fn find_console_session(
         &self,
-        _id_hash: &str,
-        _now_ms: i64,
+        id_hash: &str,
+        now_ms: i64,
     ) -> StoreResult<Option<(ConsoleSession, ConsoleUser)>> {
-        Err(StoreError::Closed)
+        console::find_console_session(self, id_hash, now_ms).await
     }
-    async fn touch_console_session(&self, _id_hash: &str, _now_ms: i64, _idle_until: i64) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn touch_console_session(&self, id_hash: &str, now_ms: i64, idle_until: i64) -> StoreResult<()> {
+        console::touch_console_session(self, id_hash, now_ms, idle_until).await
     }
-    async fn delete_console_session(&self, _id_hash: &str) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()> {
+        console::delete_console_session(self, id_hash).await
     }
-    async fn purge_console_sessions(&self, _now_ms: i64) -> StoreResult<u64> {
-        Err(StoreError::Closed)
+
+    async fn purge_console_sessions(&self, now_ms: i64) -> StoreResult<u64> {
+        console::purge_console_sessions(self, now_ms).await
     }
 }

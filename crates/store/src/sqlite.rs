@@ -34,6 +34,7 @@ pub(crate) mod carrier;
 pub mod chain;
 pub(crate) mod cluster;
 mod compliance;
+pub(crate) mod console;
 mod frequency;
 pub(crate) mod lifecycle;
 mod moderation;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "operations", include_str!("../migrations/sqlite/0006_operations.sql")),
     (7, "tickets", include_str!("../migrations/sqlite/0007_tickets.sql")),
     (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
+    (9, "console", include_str!("../migrations/sqlite/0009_console.sql")),
 ];
 
 /// Tuning for [`SqliteStore::open_with`].
@@ -2347,50 +2349,61 @@ impl Store for SqliteStore {
         self.write(move |conn| cluster::release_claim(conn, &node, &customer_id, &message_id)).await
     }
 
-    // Console users and sessions: filled in by the store step of issue 8.
-    async fn create_console_user(&self, _user: ConsoleUser, _audit: Option<AuditEntry>) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+    async fn create_console_user(&self, user: ConsoleUser, audit: Option<AuditEntry>) -> StoreResult<ConsoleUser> {
+        self.write(move |conn| console::create_user(conn, user, audit.as_ref())).await
     }
-    async fn find_console_user(&self, _area: ConsoleArea, _email: &str) -> StoreResult<Option<ConsoleUser>> {
-        Err(StoreError::Closed)
+
+    async fn find_console_user(&self, area: ConsoleArea, email: &str) -> StoreResult<Option<ConsoleUser>> {
+        let email = email.to_owned();
+        self.read(move |conn| console::find_user(conn, area, &email)).await
     }
-    async fn get_console_user(&self, _id: &str) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+
+    async fn get_console_user(&self, id: &str) -> StoreResult<ConsoleUser> {
+        let id = id.to_owned();
+        self.read(move |conn| console::get_user(conn, &id)).await
     }
-    async fn list_console_users(
-        &self,
-        _area: ConsoleArea,
-        _customer_id: Option<&str>,
-    ) -> StoreResult<Vec<ConsoleUser>> {
-        Err(StoreError::Closed)
+
+    async fn list_console_users(&self, area: ConsoleArea, customer_id: Option<&str>) -> StoreResult<Vec<ConsoleUser>> {
+        let customer_id = customer_id.map(str::to_owned);
+        self.read(move |conn| console::list_users(conn, area, customer_id.as_deref())).await
     }
+
     async fn change_console_user(
         &self,
-        _id: &str,
-        _change: ConsoleUserChange,
-        _now_ms: i64,
-        _audit: AuditEntry,
+        id: &str,
+        change: ConsoleUserChange,
+        now_ms: i64,
+        audit: AuditEntry,
     ) -> StoreResult<ConsoleUser> {
-        Err(StoreError::Closed)
+        let id = id.to_owned();
+        self.write(move |conn| console::change_user(conn, &id, &change, now_ms, &audit)).await
     }
-    async fn create_console_session(&self, _session: ConsoleSession) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn create_console_session(&self, session: ConsoleSession) -> StoreResult<()> {
+        self.write(move |conn| console::create_session(conn, &session)).await
     }
+
     async fn find_console_session(
         &self,
-        _id_hash: &str,
-        _now_ms: i64,
+        id_hash: &str,
+        now_ms: i64,
     ) -> StoreResult<Option<(ConsoleSession, ConsoleUser)>> {
-        Err(StoreError::Closed)
+        let id_hash = id_hash.to_owned();
+        self.read(move |conn| console::find_session(conn, &id_hash, now_ms)).await
     }
-    async fn touch_console_session(&self, _id_hash: &str, _now_ms: i64, _idle_until: i64) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn touch_console_session(&self, id_hash: &str, now_ms: i64, idle_until: i64) -> StoreResult<()> {
+        let id_hash = id_hash.to_owned();
+        self.write(move |conn| console::touch_session(conn, &id_hash, now_ms, idle_until)).await
     }
-    async fn delete_console_session(&self, _id_hash: &str) -> StoreResult<()> {
-        Err(StoreError::Closed)
+
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()> {
+        let id_hash = id_hash.to_owned();
+        self.write(move |conn| console::delete_session(conn, &id_hash)).await
     }
-    async fn purge_console_sessions(&self, _now_ms: i64) -> StoreResult<u64> {
-        Err(StoreError::Closed)
+
+    async fn purge_console_sessions(&self, now_ms: i64) -> StoreResult<u64> {
+        self.write(move |conn| console::purge_sessions(conn, now_ms)).await
     }
 }
 

@@ -550,8 +550,9 @@ pub(super) async fn terminate(
 }
 
 /// The tables of a customer's data that erasure deletes whole, after the rows that hang on
-/// them (events of its messages, replies to its tickets).
-const ERASED_TABLES: [&str; 15] = [
+/// them (events of its messages, replies to its tickets, its console users' sessions).
+const ERASED_TABLES: [&str; 16] = [
+    "console_users",
     "tickets",
     "message_parts",
     "messages",
@@ -570,9 +571,9 @@ const ERASED_TABLES: [&str; 15] = [
 ];
 
 /// Deletes what a terminated customer's service left about people — messages and their
-/// events, replies, contacts, suppressions, evidence, notices, tickets, outboxes — and blanks
-/// its contact details; the ledger, agreements and the audit trail stay. Refused for a
-/// customer not terminated.
+/// events, replies, contacts, suppressions, evidence, notices, tickets, outboxes, console users
+/// and their sessions — and blanks its contact details; the ledger, agreements and the audit
+/// trail stay. Refused for a customer not terminated.
 pub(super) async fn erase_customer(store: &PgStore, customer_id: &str, at: i64, audit: AuditEntry) -> StoreResult<u64> {
     let mut client = store.client().await?;
     let tx = Tx::begin(&mut client).await?;
@@ -592,6 +593,14 @@ pub(super) async fn erase_customer(store: &PgStore, customer_id: &str, at: i64, 
     deleted += exec(
         &tx.t,
         "DELETE FROM ticket_replies WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = $1)",
+        &[&customer_id],
+    )
+    .await?;
+    // Before their users, not by the foreign key's cascade, so that they count among the rows
+    // deleted as on SQLite.
+    deleted += exec(
+        &tx.t,
+        "DELETE FROM console_sessions WHERE user_id IN (SELECT id FROM console_users WHERE customer_id = $1)",
         &[&customer_id],
     )
     .await?;

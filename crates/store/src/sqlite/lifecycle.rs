@@ -458,9 +458,9 @@ pub(super) fn terminate(
 }
 
 /// Deletes what a terminated customer's service left about people — messages and their
-/// events, replies, contacts, suppressions, evidence, notices, tickets, outboxes — and blanks its
-/// contact details; the ledger (the hash-chained billing record), agreements and the audit
-/// trail stay. Refused for a customer not terminated.
+/// events, replies, contacts, suppressions, evidence, notices, tickets, outboxes, console users
+/// and their sessions — and blanks its contact details; the ledger (the hash-chained billing
+/// record), agreements and the audit trail stay. Refused for a customer not terminated.
 pub(super) fn erase_customer(conn: &Connection, customer_id: &str, at: i64, audit: &AuditEntry) -> StoreResult<u64> {
     let terminated: Option<Option<i64>> = conn
         .prepare_cached("SELECT terminated_at FROM customers WHERE id = ?1")?
@@ -481,7 +481,14 @@ pub(super) fn erase_customer(conn: &Connection, customer_id: &str, at: i64, audi
             "DELETE FROM ticket_replies WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = ?1)",
         )?
         .execute([customer_id])? as u64;
+    // Explicitly, not by the foreign key's cascade, so that they count among the rows deleted.
+    rows += conn
+        .prepare_cached(
+            "DELETE FROM console_sessions WHERE user_id IN (SELECT id FROM console_users WHERE customer_id = ?1)",
+        )?
+        .execute([customer_id])? as u64;
     for table in [
+        "console_users",
         "tickets",
         "message_parts",
         "messages",

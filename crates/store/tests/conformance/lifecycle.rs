@@ -32,7 +32,7 @@ pub(crate) async fn two_nodes() -> Vec<Nodes> {
     all
 }
 
-fn notice(customer_id: &str, kind: &str, reference: &str) -> NewNotice {
+pub(crate) fn notice(customer_id: &str, kind: &str, reference: &str) -> NewNotice {
     NewNotice {
         customer_id: customer_id.into(),
         kind: kind.into(),
@@ -63,7 +63,7 @@ fn breach(id: &str, customer_id: &str, agreement_id: &str, noticed_at: i64) -> B
 }
 
 /// A customer with a signed agreement and an open breach `brc_<name>` noticed at `NOW`.
-async fn breached(store: &dyn Store, name: &str, balance: i64) -> (String, String) {
+pub(crate) async fn breached(store: &dyn Store, name: &str, balance: i64) -> (String, String) {
     let id = customer(store, name, balance).await;
     let agreement = signed_agreement(store, &id).await;
     let breach_id = format!("brc_{name}");

@@ -10,6 +10,7 @@ mod billing;
 mod carrier;
 mod cluster;
 mod compliance;
+mod console;
 mod core;
 mod lifecycle;
 mod messages;
