@@ -58,7 +58,13 @@ impl AppState {
 
 /// Every route, with JSON errors for unknown paths and methods.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// Every route and `extra` (the web console), merged before the JSON fallbacks.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
+        .merge(extra)
         .merge(customer::routes())
         .merge(admin::routes())
         .merge(compliance::routes())

@@ -182,12 +182,13 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON errors are the API's own; HTML ones the console's pages.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_ours {
         let body = axum::body::to_bytes(std::mem::take(response.body_mut()), 4096).await.unwrap_or_default();
         let message = String::from_utf8_lossy(&body).trim().to_owned();
         let field = crate::extract::field_named_in(&message);

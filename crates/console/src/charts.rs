@@ -82,7 +82,7 @@ fn x_labels(out: &mut String, points: &[Point], x_of: impl Fn(usize) -> f64) {
 
 /// A bar chart of counts (throughput): one bar a point.
 pub fn bars(id: &str, title: &str, points: &[Point]) -> String {
-    let top = nice_ceiling(points.iter().map(|p| p.value).fold(0.0, f64::max));
+    let top = nice_ceiling(points.iter().map(|p| p.value).fold(4.0, f64::max));
     let mut out = String::new();
     frame(&mut out, id, title, top, "");
     let plot_w = WIDTH - LEFT - RIGHT;

@@ -283,9 +283,25 @@ impl Platform {
             expires_at: now + SESSION_IDLE_MS,
             absolute_expires_at: now + SESSION_ABSOLUTE_MS,
         };
-        self.store().create_console_session(session).await.map_err(rejection_from_store)?;
+        self.store().create_console_session(session.clone()).await.map_err(rejection_from_store)?;
+        // A password change or a disabling that committed while the password was checked
+        // ended the user's sessions before this one existed: this one must end too.
+        let now_user = self.store().get_console_user(&user.id).await.map_err(rejection_from_store)?;
+        if now_user.password_hash != user.password_hash || now_user.disabled_at.is_some() {
+            self.store().delete_console_session(&session.id_hash).await.map_err(rejection_from_store)?;
+            return Err(wrong());
+        }
         tracing::info!(area = area.as_str(), user = %user.id, "console sign-in");
         Ok(SignedIn { token, identity: Identity { user, csrf } })
+    }
+
+    /// Does `password` open `email`'s account in `area`? No session, no attempt counted:
+    /// for `--demo`, which keeps a password it wrote while it still works.
+    pub async fn console_password_works(&self, area: ConsoleArea, email: &str, password: &str) -> bool {
+        match self.store().find_console_user(area, &email.trim().to_lowercase()).await {
+            Ok(Some(user)) if user.disabled_at.is_none() => verify_password(password, &user.password_hash).await,
+            _ => false,
+        }
     }
 
     /// The signed-in user behind a session token, or `unauthorized` when the session is

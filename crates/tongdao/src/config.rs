@@ -37,6 +37,7 @@ pub struct Config {
     pub compliance: ComplianceConfig,
     pub smtp: SmtpConfig,
     pub cluster: ClusterSection,
+    pub console: ConsoleSection,
     /// `[[carrier]]`: the carriers' SMPP links. None configured: one link to the built-in
     /// simulator, when it is enabled.
     #[serde(default)]
@@ -65,6 +66,15 @@ pub struct ClusterSection {
     /// How long a node's heartbeat and its leases (carrier bind slots, webhook endpoints,
     /// periodic jobs) last without renewal: a dead node's work is taken over within it.
     pub lease_ms: u64,
+}
+
+/// `[console]`: the web console on the HTTP port (`/console/`, `/ops/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Leave `Secure` off the session cookies: only for a console served over plain HTTP on
+    /// another host than localhost. Behind TLS (or a TLS proxy) leave it `false`.
+    pub insecure_cookies: bool,
 }
 
 /// `[smpp]`: the SMPP listener customers bind to.
@@ -254,6 +264,7 @@ impl Default for Config {
                 poll_ms: 5_000,
             },
             cluster: ClusterSection { lease_ms: 5000 },
+            console: ConsoleSection { insecure_cookies: false },
             carrier: Vec::new(),
         }
     }
@@ -396,6 +407,15 @@ impl Config {
     }
     pub fn lexicon_dir(&self) -> PathBuf {
         self.compliance.lexicon_dir.clone().unwrap_or_else(|| self.data_dir.join("lexicons"))
+    }
+
+    /// `--demo`'s console users and their passwords: `{"ops@demo": "…", "dev@demo": "…"}`.
+    pub fn demo_users_path(&self) -> PathBuf {
+        self.data_dir.join("demo.users")
+    }
+
+    pub fn console_settings(&self) -> tongdao_console::ConsoleSettings {
+        tongdao_console::ConsoleSettings { insecure_cookies: self.console.insecure_cookies }
     }
 
     pub fn demo_key_path(&self) -> PathBuf {

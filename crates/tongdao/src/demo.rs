@@ -12,6 +12,7 @@ use anyhow::anyhow;
 use tongdao_domain::agreement::{AgreementChange, AgreementTerms, ChargeOn, ScopePolicy, cst_date, in_force};
 use tongdao_domain::{ComplianceTerms, ErrorCode, FrequencyLimits, Money, Tariff};
 use tongdao_pipeline::Platform;
+use tongdao_pipeline::users::{ConsoleArea, UserUpdate};
 
 use crate::config::Config;
 use crate::files;
@@ -118,4 +119,61 @@ pub async fn ensure_demo_smpp(platform: &Platform, config: &Config) -> anyhow::R
     let json = serde_json::json!({ "system_id": DEMO_SYSTEM_ID, "password": password });
     files::write_secret(&path, &json.to_string())?;
     Ok((DEMO_SYSTEM_ID.to_owned(), password))
+}
+
+/// `--demo`'s console users: `ops@demo` (operator, admin) and `dev@demo` (the demo
+/// customer's admin).
+pub const DEMO_USERS: [(ConsoleArea, &str, &str); 2] =
+    [(ConsoleArea::Operator, "ops@demo", "admin"), (ConsoleArea::Customer, "dev@demo", "admin")];
+
+/// Creates (or finds) the demo's console users and writes their passwords to
+/// `<data-dir>/demo.users` (mode 0600); a password in the file that still signs in is kept.
+/// Returns the users' e-mails and passwords.
+pub async fn ensure_demo_users(platform: &Platform, config: &Config) -> anyhow::Result<Vec<(String, String)>> {
+    let path = config.demo_users_path();
+    let kept: serde_json::Map<String, serde_json::Value> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let mut out = Vec::new();
+    for (area, email, role) in DEMO_USERS {
+        let old = kept.get(email).and_then(|v| v.as_str()).map(str::to_owned);
+        let works = match &old {
+            Some(password) => platform.console_password_works(area, email, password).await,
+            None => false,
+        };
+        let password = match old {
+            Some(password) if works => password,
+            _ => {
+                let customer = (area == ConsoleArea::Customer).then_some(DEMO_CUSTOMER);
+                let existing = platform.console_users(area, None).await.map_err(fail)?;
+                match existing.iter().find(|u| u.email == email) {
+                    None => {
+                        let (_, generated) =
+                            platform.create_console_user(area, customer, email, role, None).await.map_err(fail)?;
+                        generated.ok_or_else(|| anyhow!("no password was generated for {email}"))?
+                    }
+                    Some(user) => {
+                        // The user exists but the file is gone or stale: a new password.
+                        let password =
+                            tongdao_pipeline::credentials::new_secret("").chars().take(16).collect::<String>();
+                        let password = password.to_lowercase();
+                        let update = UserUpdate {
+                            password: Some(password.clone()),
+                            disabled: Some(false),
+                            ..UserUpdate::default()
+                        };
+                        platform.change_console_user(&user.id, update, None).await.map_err(fail)?;
+                        password
+                    }
+                }
+            }
+        };
+        out.push((email.to_owned(), password));
+    }
+    let json: serde_json::Map<String, serde_json::Value> =
+        out.iter().map(|(e, p)| (e.clone(), serde_json::Value::String(p.clone()))).collect();
+    files::write_secret(&path, &serde_json::Value::Object(json).to_string())?;
+    Ok(out)
 }

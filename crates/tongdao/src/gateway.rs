@@ -139,7 +139,8 @@ impl Gateway {
         // Not ready until the caller says so (after `--demo` has written its files).
         state.ready.store(false, Ordering::Relaxed);
         let ready = state.ready.clone();
-        let router = tongdao_api::router(state.clone());
+        let console = tongdao_console::routes(state.clone(), config.console_settings());
+        let router = tongdao_api::router_with(state.clone(), console);
         let smpp = match config.smpp.enabled {
             true => Some(SmppEdge::start(config, &platform, cluster.clone(), shutdown.subscribe()).await?),
             false => None,

@@ -383,9 +383,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("demo API key ({}): {key}", config.demo_key_path().display());
                 let (system_id, _) = demo::ensure_demo_smpp(&gateway.platform, &config).await?;
                 println!("demo SMPP system_id {system_id}, password in {}", config.demo_smpp_path().display());
+                let users = demo::ensure_demo_users(&gateway.platform, &config).await?;
+                let emails: Vec<&str> = users.iter().map(|(e, _)| e.as_str()).collect();
+                println!(
+                    "demo console users {}, passwords in {}",
+                    emails.join(" and "),
+                    config.demo_users_path().display()
+                );
             }
             gateway.mark_ready();
             println!("listening on http://{}", gateway.addr);
+            println!("console on http://{0}/console/ (customers) and http://{0}/ops/ (operators)", gateway.addr);
             gateway.run_until(signals).await
         }
         Command::Migrate => {

@@ -6,9 +6,11 @@
 //! A text missing from the tables shows in English (never an error); the unit test below
 //! reads every template and handler and fails on any `t("…")` without its Chinese.
 
+mod account_zh;
 mod common_zh;
-mod ops_zh;
-mod portal_zh;
+mod messaging_zh;
+mod ops_customers_zh;
+mod ops_work_zh;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -22,8 +24,16 @@ pub enum Lang {
     Zh,
 }
 
-static ZH: LazyLock<HashMap<&'static str, &'static str>> =
-    LazyLock::new(|| common_zh::TEXTS.iter().chain(portal_zh::TEXTS).chain(ops_zh::TEXTS).copied().collect());
+static ZH: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    common_zh::TEXTS
+        .iter()
+        .chain(messaging_zh::TEXTS)
+        .chain(account_zh::TEXTS)
+        .chain(ops_customers_zh::TEXTS)
+        .chain(ops_work_zh::TEXTS)
+        .copied()
+        .collect()
+});
 
 static ERRORS_ZH: LazyLock<HashMap<&'static str, &'static str>> =
     LazyLock::new(|| common_zh::ERRORS.iter().copied().collect());

@@ -1,3 +1,0 @@
-//! Chinese for the operator console's texts.
-
-pub(super) const TEXTS: &[(&str, &str)] = &[];
