@@ -108,7 +108,7 @@ fn check_role(area: ConsoleArea, role: &str) -> Result<(), Rejection> {
 }
 
 /// 16 random letters and digits: about 80 bits, typed from a note without confusion.
-fn generated_password() -> String {
+pub fn generate_password() -> String {
     new_secret("").chars().take(16).collect::<String>().to_lowercase()
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn actor_for(actor: &str) -> String {
 /// A hash no password matches cheaply: verified against when the e-mail is unknown.
 async fn dummy_hash() -> &'static str {
     static DUMMY: OnceCell<String> = OnceCell::const_new();
-    DUMMY.get_or_init(|| async { hash_password(&generated_password()).await.unwrap_or_default() }).await
+    DUMMY.get_or_init(|| async { hash_password(&generate_password()).await.unwrap_or_default() }).await
 }
 
 impl Platform {
@@ -165,7 +165,7 @@ impl Platform {
                 check_password(p)?;
                 None
             }
-            None => Some(generated_password()),
+            None => Some(generate_password()),
         };
         let password_hash = hash_password(password.or(generated.as_deref()).unwrap_or_default()).await?;
         let now = self.now_ms();
@@ -354,7 +354,7 @@ mod tests {
         assert!(check_password(&"x".repeat(MAX_PASSWORD + 1)).is_err());
         assert!(check_role(ConsoleArea::Operator, "finance").is_ok());
         assert!(check_role(ConsoleArea::Customer, "finance").is_err());
-        let p = generated_password();
+        let p = generate_password();
         assert_eq!(p.len(), 16);
         assert!(check_password(&p).is_ok());
     }

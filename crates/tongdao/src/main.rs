@@ -113,6 +113,11 @@ enum Command {
         #[command(subcommand)]
         command: SmppAccountCommand,
     },
+    /// Manage web console users: operators (`/ops/`) and customers' users (`/console/`).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Walk the ledger's hash chain (agreement clause 3.8): exit status 0 when it is whole,
     /// 1 when an entry does not match (named, with the hash it should have).
     Verify,
@@ -206,6 +211,43 @@ enum KeyCommand {
     Revoke {
         customer: String,
         key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; without --password one is generated and printed once.
+    Create {
+        email: String,
+        /// Operator roles: admin, support, moderator, finance. Customer roles: admin,
+        /// developer, viewer.
+        #[arg(long)]
+        role: String,
+        /// A user of this customer (id or name); without it, an operator user.
+        #[arg(long)]
+        customer: Option<String>,
+        /// At least 10 characters (it shows in the shell's history: prefer the generated one).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// The operator users, or one customer's.
+    List {
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Disable a user (its sessions end at once) or, with --enable, enable it again.
+    Disable {
+        email: String,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Give a user a new generated password, printed once (its sessions end).
+    ResetPassword {
+        email: String,
+        #[arg(long)]
+        customer: Option<String>,
     },
 }
 
@@ -501,6 +543,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::User { command } => {
+            let platform = admin_platform(&config, clock).await?;
+            user_command(&platform, command).await
+        }
         Command::Topup { customer, amount, reference } => {
             let platform = admin_platform(&config, clock).await?;
             let amount = Money::parse(&amount).map_err(|e| anyhow!("amount: {e}"))?;
@@ -612,4 +658,65 @@ fn init_tracing(level: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn user_json(user: &tongdao_pipeline::users::ConsoleUser) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id, "area": user.area.as_str(), "customer": user.customer_id, "email": user.email,
+        "role": user.role, "disabled": user.disabled_at.is_some(),
+    })
+}
+
+async fn user_command(platform: &tongdao_pipeline::Platform, command: UserCommand) -> anyhow::Result<()> {
+    use tongdao_pipeline::users::{ConsoleArea, UserUpdate};
+    let fail = |r: tongdao_domain::Rejection| anyhow!("{r}");
+    let area_of = |customer: &Option<String>| if customer.is_some() { ConsoleArea::Customer } else { ConsoleArea::Operator };
+    let customer_id = |customer: Option<String>| async move {
+        match customer {
+            Some(c) => platform.customer(&c).await.map(|c| Some(c.id)),
+            None => Ok(None),
+        }
+    };
+    let find = |area: ConsoleArea, customer: Option<String>, email: String| async move {
+        let customer = customer_id(customer).await.map_err(fail)?;
+        let users = platform.console_users(area, customer.as_deref()).await.map_err(fail)?;
+        let email = email.trim().to_lowercase();
+        users.into_iter().find(|u| u.email == email).ok_or_else(|| anyhow!("no such user: {email}"))
+    };
+    match command {
+        UserCommand::Create { email, role, customer, password } => {
+            let area = area_of(&customer);
+            let customer = customer_id(customer).await.map_err(fail)?;
+            let (user, generated) = platform
+                .create_console_user(area, customer.as_deref(), &email, &role, password.as_deref())
+                .await
+                .map_err(fail)?;
+            let mut out = user_json(&user);
+            if let Some(password) = generated {
+                out["password"] = serde_json::Value::String(password);
+            }
+            print_json(out)
+        }
+        UserCommand::List { customer } => {
+            let area = area_of(&customer);
+            let customer = customer_id(customer).await.map_err(fail)?;
+            let users = platform.console_users(area, customer.as_deref()).await.map_err(fail)?;
+            print_json(serde_json::json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() }))
+        }
+        UserCommand::Disable { email, customer, enable } => {
+            let user = find(area_of(&customer), customer, email).await?;
+            let update = UserUpdate { disabled: Some(!enable), ..UserUpdate::default() };
+            let user = platform.change_console_user(&user.id, update, None).await.map_err(fail)?;
+            print_json(user_json(&user))
+        }
+        UserCommand::ResetPassword { email, customer } => {
+            let user = find(area_of(&customer), customer, email).await?;
+            let password = tongdao_pipeline::users::generate_password();
+            let update = UserUpdate { password: Some(password.clone()), ..UserUpdate::default() };
+            let user = platform.change_console_user(&user.id, update, None).await.map_err(fail)?;
+            let mut out = user_json(&user);
+            out["password"] = serde_json::Value::String(password);
+            print_json(out)
+        }
+    }
 }
