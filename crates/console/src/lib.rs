@@ -57,3 +57,28 @@ pub fn routes(state: AppState, settings: ConsoleSettings) -> Router<AppState> {
 async fn not_found(visit: web::Visit) -> Response {
     page::error_page(&visit, &Rejection::new(ErrorCode::NotFound, "there is no such page")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The console calls the platform's services as the API does, never the store: no call
+    /// of the platform's store accessor anywhere in its sources.
+    #[test]
+    fn the_console_never_reads_the_store_directly() {
+        let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut files = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files += 1;
+                    let source = std::fs::read_to_string(&path).expect("read");
+                    let needle = [".store", "()"].concat();
+                    assert!(!source.contains(&needle), "{} reaches the store directly", path.display());
+                }
+            }
+        }
+        assert!(files > 5, "only {files} files scanned");
+    }
+}

@@ -670,7 +670,8 @@ fn user_json(user: &tongdao_pipeline::users::ConsoleUser) -> serde_json::Value {
 async fn user_command(platform: &tongdao_pipeline::Platform, command: UserCommand) -> anyhow::Result<()> {
     use tongdao_pipeline::users::{ConsoleArea, UserUpdate};
     let fail = |r: tongdao_domain::Rejection| anyhow!("{r}");
-    let area_of = |customer: &Option<String>| if customer.is_some() { ConsoleArea::Customer } else { ConsoleArea::Operator };
+    let area_of =
+        |customer: &Option<String>| if customer.is_some() { ConsoleArea::Customer } else { ConsoleArea::Operator };
     let customer_id = |customer: Option<String>| async move {
         match customer {
             Some(c) => platform.customer(&c).await.map(|c| Some(c.id)),

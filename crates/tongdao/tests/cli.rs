@@ -30,7 +30,7 @@ fn migrate_applies_once_and_config_default_prints_a_valid_file() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let first = tongdao(&data, &["migrate"]);
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 8 migration(s)"), "{first:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 9 migration(s)"), "{first:?}");
     let second = tongdao(&data, &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");
 
@@ -151,6 +151,38 @@ fn sigterm_stops_the_server_cleanly_with_exit_status_zero() {
     assert!(status.success(), "exit status {status:?}");
     let printed = printed.join("\n");
     assert!(printed.contains("operator token:") && printed.contains("demo API key"), "{printed}");
+    assert!(printed.contains("demo console users ops@demo and dev@demo"), "{printed}");
+    // The console users' passwords, readable by the operator alone.
+    let users = data.join("demo.users");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&users).expect("demo.users").permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let users: Value = serde_json::from_str(&std::fs::read_to_string(&users).expect("read")).expect("json");
+    assert!(users["ops@demo"].as_str().is_some_and(|p| p.len() >= 10), "{users}");
+    assert!(users["dev@demo"].as_str().is_some_and(|p| p.len() >= 10), "{users}");
+}
+
+#[test]
+fn user_verbs_add_list_disable_and_reset_console_users() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let acme = json(&tongdao(&data, &["customer", "create", "acme"]));
+    let acme = acme["id"].as_str().expect("id");
+    let ops = json(&tongdao(&data, &["user", "create", "Boss@Ops.example", "--role", "admin"]));
+    assert_eq!(ops["email"], "boss@ops.example");
+    assert_eq!(ops["area"], "operator");
+    assert!(ops["password"].as_str().is_some_and(|p| p.len() == 16), "a generated password, printed once: {ops}");
+    let dev =
+        json(&tongdao(&data, &["user", "create", "dev@acme.example", "--role", "developer", "--customer", "acme"]));
+    assert_eq!((dev["area"].as_str(), dev["customer"].as_str()), (Some("customer"), Some(acme)));
+    let refused = tongdao(&data, &["user", "create", "x@acme.example", "--role", "finance", "--customer", "acme"]);
+    assert!(!refused.status.success(), "finance is an operator role");
+    let listed = json(&tongdao(&data, &["user", "list", "--customer", "acme"]));
+    assert_eq!(listed["users"].as_array().map(Vec::len), Some(1));
+    let disabled = json(&tongdao(&data, &["user", "disable", "dev@acme.example", "--customer", "acme"]));
+    assert_eq!(disabled["disabled"], true);
+    let reset = json(&tongdao(&data, &["user", "reset-password", "boss@ops.example"]));
+    assert_ne!(reset["password"], ops["password"]);
+    assert!(!tongdao(&data, &["user", "disable", "nobody@ops.example"]).status.success());
 }
 
 #[test]
@@ -285,7 +317,7 @@ async fn migrate_and_verify_work_on_postgresql_without_showing_the_password() {
     };
     let first = with_url(&["migrate"]);
     let said = String::from_utf8_lossy(&first.stdout).to_string();
-    assert!(said.contains("applied 2 migration(s) to postgres://"), "{first:?}");
+    assert!(said.contains("applied 3 migration(s) to postgres://"), "{first:?}");
     assert!(database.contains("s3cret-pw") && !said.contains("s3cret-pw"), "the password is not shown: {said}");
     let second = with_url(&["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"), "{second:?}");

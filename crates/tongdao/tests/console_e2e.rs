@@ -398,7 +398,11 @@ async fn console_e2e_the_moderator_approves_a_held_message() {
     let b = &browser;
     // A review-level term of the starter lexicon: held for a person.
     let sent = server
-        .demo_api(reqwest::Method::POST, "/v1/messages", json!({"to": ["+8613800138000"], "text": "本周日结佣金已发放，请查收"}))
+        .demo_api(
+            reqwest::Method::POST,
+            "/v1/messages",
+            json!({"to": ["+8613800138000"], "text": "本周日结佣金已发放，请查收"}),
+        )
         .await;
     assert_eq!(sent["messages"][0]["status"], "held", "{sent}");
     let id = sent["messages"][0]["id"].as_str().expect("id").to_owned();
