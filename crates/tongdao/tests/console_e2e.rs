@@ -423,7 +423,7 @@ async fn console_e2e_the_moderator_approves_a_held_message() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     b.shot("held-approved").await;
-    let audit = server.admin(reqwest::Method::GET, "/audit?action=message.approve", None).await;
+    let audit = server.admin(reqwest::Method::GET, "/audit", None).await;
     assert!(audit.to_string().contains("operator:mod@ops.example"), "the audit trail names the moderator: {audit}");
     assert!(audit.to_string().contains(&id));
     browser.close().await;

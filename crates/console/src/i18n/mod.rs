@@ -115,6 +115,19 @@ mod tests {
         }
     }
 
+    /// A text has one Chinese, whichever area's table holds it.
+    #[test]
+    fn no_text_is_translated_two_ways() {
+        let tables =
+            [common_zh::TEXTS, messaging_zh::TEXTS, account_zh::TEXTS, ops_customers_zh::TEXTS, ops_work_zh::TEXTS];
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for (en, zh) in tables.iter().flat_map(|t| t.iter()) {
+            if let Some(other) = seen.insert(en, zh) {
+                assert_eq!(other, *zh, "{en:?} is translated two ways");
+            }
+        }
+    }
+
     /// Every `t("…")` in the templates and the handlers has its Chinese.
     #[test]
     fn every_text_shown_has_its_chinese() {
