@@ -345,3 +345,18 @@ async fn console_a_disabled_user_is_signed_out_at_once() {
     let again = ops.try_sign_in("support@ops.example", PASSWORD).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn console_a_suspended_customer_lands_on_what_is_still_open_to_it() {
+    let gw = TestGateway::spawn().await;
+    let acme = gw.onboard("acme", "10.00").await;
+    let mut portal = gw.portal_visitor(&acme.id, "admin").await;
+    let path = format!("/agreements/{}/suspend", acme.agreement_id);
+    let (status, _) = gw.admin(reqwest::Method::POST, &path, Some(serde_json::json!({"reason": "clause 2.3"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let home = portal.get("/console/").await;
+    assert_eq!((home.status, home.location()), (StatusCode::SEE_OTHER, Some("/console/suspended")));
+    portal.get("/console/suspended").await.shows("agreement clause 3.5").shows("href=\"/console/tickets\"");
+    // Signing out is still possible, with the token of the page.
+    assert_eq!(portal.post("/console/sign-out", &[]).await.status, StatusCode::SEE_OTHER);
+}
