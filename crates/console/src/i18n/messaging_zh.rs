@@ -3,7 +3,7 @@
 pub(super) const TEXTS: &[(&str, &str)] = &[
     // The menu entries and titles of these pages.
     ("Send", "发送短信"),
-    ("Messages", "短信记录"),
+    ("Messages", "短信"),
     ("Message", "短信详情"),
     ("Contacts", "联系人"),
     ("Signatures and templates", "签名与模板"),
