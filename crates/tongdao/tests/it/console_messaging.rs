@@ -100,7 +100,7 @@ async fn console_messaging_send_refusals_show_at_their_field() {
     let bad = portal.post("/console/send", &[("to", &format!("{TO}\n12345")), ("text", "hello")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     bad.shows(&format!("{TO}\n12345</textarea>")).hides("id=\"send-not-allowed\"");
-    shown_between(&bad, "id=\"send-to\"", "id=\"send-text\"", INVALID_NUMBER);
+    shown_between(&bad, "id=\"send-to\"", "id=\"send-text\"", &format!("{INVALID_NUMBER} — 12345: "));
     let empty = portal.post("/console/send", &[("to", TO), ("text", "")]).await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
     empty.shows("write a text, or choose a template");
@@ -168,6 +168,24 @@ async fn console_messaging_the_log_filters_pages_and_cancels_and_hides_other_cus
     let bad = portal.get("/console/messages?to=12345").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     bad.shows("class=\"field-error\"");
+    // The filter form's htmx request gets the table alone, a refusal in it and still 200.
+    let cookies: Vec<String> = portal.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let table = |query: &str| {
+        portal
+            .http
+            .get(format!("{}/console/messages?{query}", portal.base))
+            .header("cookie", cookies.join("; "))
+            .header("hx-request", "true")
+            .header("hx-target", "messages-table")
+            .send()
+    };
+    let swapped = table("status=scheduled").await.expect("htmx GET");
+    assert_eq!(swapped.status(), StatusCode::OK);
+    let swapped = swapped.text().await.expect("body");
+    assert!(swapped.starts_with("<div id=\"messages-table\">") && swapped.contains(&three) && !swapped.contains(&two));
+    let refused = table("to=12345").await.expect("htmx GET");
+    assert_eq!(refused.status(), StatusCode::OK);
+    assert!(refused.text().await.expect("body").contains("id=\"filter-problem\""));
     let older = portal.get(&format!("/console/messages?before={three}")).await;
     older.hides(&format!("row-{three}")).shows(&two);
 

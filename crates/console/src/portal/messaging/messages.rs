@@ -4,6 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use tongdao_api::AppState;
@@ -156,7 +157,30 @@ struct LogPage {
     problems: Problems,
 }
 
-pub async fn list(State(state): State<AppState>, customer: Customer, Query(query): Query<LogQuery>) -> PageResult {
+/// The log's table alone, for the filter form's htmx request (answered 200 even with a
+/// refusal, which it shows: htmx swaps only 2xx answers).
+#[derive(Template)]
+#[template(path = "portal/messages_table.html")]
+struct LogTable {
+    c: Chrome,
+    rows: Vec<MessageRow>,
+    next: Option<String>,
+    problems: Problems,
+}
+
+/// Is this the filter form's htmx request for the table? (Not a history restore, which
+/// wants the whole page.)
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers.get("hx-target").is_some_and(|t| t == "messages-table")
+        && !headers.contains_key("hx-history-restore-request")
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    Query(query): Query<LogQuery>,
+) -> PageResult {
     let visit = &customer.visit;
     customer.read(PortalArea::Overview).or_page(visit)?;
     let (rows, problems) = match query.filter() {
@@ -167,6 +191,9 @@ pub async fn list(State(state): State<AppState>, customer: Customer, Query(query
         Err(rejection) => (Vec::new(), problems_at(&rejection, visit.lang, &[])),
     };
     let next = (rows.len() == PAGE as usize).then(|| rows.last().map(|r| query.next(&r.id))).flatten();
+    if wants_table(&headers) {
+        return Ok(page::render(&LogTable { c: customer.chrome("Messages"), rows, next, problems }));
+    }
     let page = LogPage {
         c: customer.chrome("Messages"),
         query,

@@ -285,7 +285,11 @@ pub async fn submit(
             Ok(Redirect::to(&to).into_response())
         }
         Err(rejection) => {
-            let problems = problems_at(&rejection, visit.lang, &[("Idempotency-Key", "idempotency_key")]);
+            let mut problems = problems_at(&rejection, visit.lang, &[("Idempotency-Key", "idempotency_key")]);
+            // A recipient's refusal names the number typed, not its index.
+            if let Some(problem) = &mut problems.0 {
+                problem.text = refusal_text(&rejection, visit.lang, &form.recipients());
+            }
             send_page(&state, &customer, form, problems).await
         }
     }
