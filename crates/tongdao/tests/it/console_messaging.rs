@@ -337,3 +337,30 @@ async fn console_messaging_signatures_and_templates_are_submitted_listed_deleted
     assert_eq!(gone.status, StatusCode::SEE_OTHER);
     portal.get("/console/templates").await.shows("id=\"no-templates\"");
 }
+
+#[tokio::test]
+async fn console_messaging_a_sent_message_is_watched_until_delivered_and_then_no_longer_polled() {
+    let gw = TestGateway::spawn_with_simulator(|_| {}).await;
+    let acme = gw.onboard("acme", "1").await;
+    let mut portal = gw.portal_visitor(&acme.id, "admin").await;
+    portal.get("/console/send").await;
+    let sent = portal.post("/console/send", &[("to", TO), ("text", "您的验证码是 123456")]).await;
+    let id = message_of(&sent);
+    // What the page's htmx does every 2 s, faster.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let live = loop {
+        let live = portal.get(&format!("/console/messages/{id}/live")).await;
+        assert_eq!(live.status, StatusCode::OK, "{}", live.body);
+        if live.body.contains("status-delivered\" data-status") {
+            break live;
+        }
+        live.shows("hx-trigger=\"every 2s\"");
+        assert!(std::time::Instant::now() < deadline, "never delivered:\n{}", live.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    live.hides("hx-trigger").hides("id=\"cancel-message\"").shows("class=\"event event-submitted\"");
+    portal
+        .get(&format!("/console/messages/{id}"))
+        .await
+        .shows("id=\"message-status\" class=\"status status-delivered\"");
+}
