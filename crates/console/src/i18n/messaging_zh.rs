@@ -2,25 +2,8 @@
 
 pub(super) const TEXTS: &[(&str, &str)] = &[
     // The menu entries and titles of these pages.
-    ("Send", "发送短信"),
-    ("Messages", "短信"),
     ("Message", "短信详情"),
-    ("Contacts", "联系人"),
-    ("Signatures and templates", "签名与模板"),
     // Message statuses.
-    ("accepted", "已接收"),
-    ("scheduled", "定时待发"),
-    ("held", "待审核"),
-    ("queued", "排队中"),
-    ("submitted", "已提交运营商"),
-    ("delivered", "已送达"),
-    ("undeliverable", "无法送达"),
-    ("expired", "已过期"),
-    ("rejected", "已拒绝"),
-    ("failed", "发送失败"),
-    ("cancelled", "已取消"),
-    ("deleted", "已删除"),
-    ("unknown", "状态未知"),
     // Review statuses, contact kinds and opt-out sources.
     ("pending", "审核中"),
     ("approved", "已通过"),
