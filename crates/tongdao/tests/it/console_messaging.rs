@@ -117,7 +117,7 @@ async fn console_messaging_send_refusals_show_at_their_field() {
     // In Chinese, the refusal reads in Chinese.
     portal.language = Some("zh-CN".into());
     let zh = portal.post("/console/send", &[("to", "12345"), ("text", "hello")]).await;
-    zh.shows("接收号码不是有效的手机号码").shows("发送短信");
+    zh.shows("接收号码不是有效的手机号码").shows("发送");
 }
 
 #[tokio::test]
