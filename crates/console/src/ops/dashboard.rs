@@ -65,8 +65,13 @@ pub async fn page(State(state): State<AppState>, op: Operator) -> PageResult {
     let metrics = platform.metrics();
     let mut figures = vec![("accepted".to_owned(), metrics.accepted_messages.load(Ordering::Relaxed))];
     figures.extend(metrics.rejections().filter(|(_, n)| *n > 0).map(|(code, n)| (code.as_str().to_owned(), n)));
-    let points: Vec<Point> = figures.iter().map(|(label, n)| Point { label: label.clone(), value: *n as f64 }).collect();
-    let chart = charts::bars("accept-counters", visit.lang.t("Messages accepted and requests refused since the node started"), &points);
+    let points: Vec<Point> =
+        figures.iter().map(|(label, n)| Point { label: label.clone(), value: *n as f64 }).collect();
+    let chart = charts::bars(
+        "accept-counters",
+        visit.lang.t("Messages accepted and requests refused since the node started"),
+        &points,
+    );
 
     let page = Dashboard {
         c: op.chrome("Dashboard"),

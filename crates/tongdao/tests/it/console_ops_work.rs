@@ -32,7 +32,12 @@ async fn console_ops_work_dashboard_and_carriers_show_the_live_state() {
     let acme = gw.onboard("acme", "10").await;
     gw.send_text(&acme, TO, DOUBTFUL).await;
     let (status, _) = gw
-        .as_customer(&acme.key, Method::POST, "/tickets", Some(json!({"kind": "complaint", "subject": "Late", "body": "x"})))
+        .as_customer(
+            &acme.key,
+            Method::POST,
+            "/tickets",
+            Some(json!({"kind": "complaint", "subject": "Late", "body": "x"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
@@ -82,7 +87,10 @@ async fn console_ops_work_moderation_approves_deletes_and_reviews_as_the_console
     let page = moderator.get("/ops/moderation").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.body.matches("class=\"held-row\"").count(), 2, "{}", page.body);
-    page.shows(DOUBTFUL).shows("日结佣金").shows("id=\"pending-signatures\"").shows(&format!("id=\"review-{signature}\""));
+    page.shows(DOUBTFUL)
+        .shows("日结佣金")
+        .shows("id=\"pending-signatures\"")
+        .shows(&format!("id=\"review-{signature}\""));
 
     // A deletion needs a reason: refused, shown on its row, nothing changed.
     let refused = moderator.post(&format!("/ops/moderation/held/{second}/delete"), &[("reason", " ")]).await;
@@ -94,7 +102,8 @@ async fn console_ops_work_moderation_approves_deletes_and_reviews_as_the_console
     let approved = moderator.post(&format!("/ops/moderation/held/{first}/approve"), &[("reason", "")]).await;
     assert_eq!((approved.status, approved.location()), (StatusCode::SEE_OTHER, Some("/ops/moderation?done=approved")));
     assert_eq!(gw.message(&acme, &first).await.1["status"], "queued");
-    let deleted = moderator.post(&format!("/ops/moderation/held/{second}/delete"), &[("reason", "recruiting scam")]).await;
+    let deleted =
+        moderator.post(&format!("/ops/moderation/held/{second}/delete"), &[("reason", "recruiting scam")]).await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
     assert_eq!(gw.message(&acme, &second).await.1["status"], "deleted");
     let after = moderator.get("/ops/moderation?done=deleted").await;
@@ -162,7 +171,10 @@ async fn console_ops_work_tickets_are_answered_moved_and_settled_with_their_dead
 
     let page = support.get(&format!("/ops/tickets/{complaint}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    page.shows("id=\"ticket-thread\"").shows("Please look into it.").shows("id=\"answer-form\"").hides("id=\"settle-form\"");
+    page.shows("id=\"ticket-thread\"")
+        .shows("Please look into it.")
+        .shows("id=\"answer-form\"")
+        .hides("id=\"settle-form\"");
     assert!(page.body.contains("id=\"ticket-status\" class=\"status status-open\""));
 
     let empty = support.post(&format!("/ops/tickets/{complaint}/answer"), &[("body", "  ")]).await;
@@ -194,8 +206,9 @@ async fn console_ops_work_tickets_are_answered_moved_and_settled_with_their_dead
     let bad = finance.post(&format!("/ops/tickets/{dispute}/settle"), &[("amount", "one"), ("reason", "double")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     bad.shows("value=\"one\"").shows("class=\"field-error\"");
-    let settled =
-        finance.post(&format!("/ops/tickets/{dispute}/settle"), &[("amount", "1.50"), ("reason", "charged twice")]).await;
+    let settled = finance
+        .post(&format!("/ops/tickets/{dispute}/settle"), &[("amount", "1.50"), ("reason", "charged twice")])
+        .await;
     assert_eq!(settled.status, StatusCode::SEE_OTHER, "{}", settled.body);
     let (_, ticket) = gw.admin(Method::GET, &format!("/tickets/{dispute}"), None).await;
     assert_eq!(ticket["adjustments"][0]["amount"], "1.5000", "{ticket}");
@@ -254,7 +267,7 @@ async fn console_ops_work_maintenance_shows_the_agreed_notice_and_refuses_a_shor
     let (_, windows) = gw.admin(Method::GET, "/maintenance", None).await;
     let window = &windows["windows"][0];
     assert_eq!(window["starts_at"], rfc3339(noon("2026-06-12") - 2 * 3_600_000), "10:00 China time: {window}");
-    assert_eq!(window["services"], json!(["smpp", "http"]));
+    assert_eq!(window["services"], json!(["http", "smpp"]));
     assert_eq!(window["customers"].as_array().map(Vec::len), Some(2));
     let id = window["id"].as_str().expect("id").to_owned();
     let list = admin.get("/ops/maintenance?done=scheduled").await;
@@ -289,7 +302,8 @@ async fn console_ops_work_a_breach_is_noticed_then_cured_and_termination_waits_f
     empty.shows("value=\"2.3\"");
 
     let facts = "Messages advertising a lottery sent on 2026-05-30";
-    let issued = admin.post("/ops/breaches", &[("customer", acme.id.as_str()), ("clause", "2.3"), ("facts", facts)]).await;
+    let issued =
+        admin.post("/ops/breaches", &[("customer", acme.id.as_str()), ("clause", "2.3"), ("facts", facts)]).await;
     assert_eq!(issued.location(), Some("/ops/breaches?done=issued"), "{}", issued.body);
     let (_, list) = gw.admin(Method::GET, "/breaches", None).await;
     let breach = list["breaches"][0]["id"].as_str().expect("id").to_owned();
@@ -312,7 +326,10 @@ async fn console_ops_work_a_breach_is_noticed_then_cured_and_termination_waits_f
     let cured = admin.post(&format!("/ops/breaches/{breach}/cure"), &[("note", "the sender was removed")]).await;
     assert_eq!(cured.status, StatusCode::SEE_OTHER, "{}", cured.body);
     let (_, shown) = gw.admin(Method::GET, &format!("/breaches/{breach}"), None).await;
-    assert_eq!((shown["status"].as_str(), shown["cure_note"].as_str()), (Some("cured"), Some("the sender was removed")));
+    assert_eq!(
+        (shown["status"].as_str(), shown["cure_note"].as_str()),
+        (Some("cured"), Some("the sender was removed"))
+    );
     admin.get("/ops/breaches").await.shows("class=\"breach-row breach-cured\"");
 }
 
@@ -333,7 +350,12 @@ async fn console_ops_work_only_an_admin_reads_the_audit_trail_a_page_at_a_time()
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body.matches("class=\"audit-row\"").count(), 2);
     let ids = |p: &Page| -> Vec<String> {
-        p.body.split("class=\"audit-row\" id=\"").skip(1).filter_map(|r| r.split('"').next()).map(str::to_owned).collect()
+        p.body
+            .split("class=\"audit-row\" id=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .map(str::to_owned)
+            .collect()
     };
     assert!(ids(&first).iter().all(|id| !ids(&second).contains(id)), "pages do not overlap");
     assert_eq!(admin.get("/ops/audit?limit=0").await.status, StatusCode::BAD_REQUEST);

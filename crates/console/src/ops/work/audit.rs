@@ -81,7 +81,9 @@ pub async fn page(State(state): State<AppState>, op: Operator, Query(query): Que
     op.read(OpsArea::Audit).or_page(visit)?;
     let before = match query.before.as_deref().filter(|b| !b.is_empty()) {
         Some(b) => Some(
-            b.parse::<i64>().map_err(|_| Rejection::invalid("before", "before is the id of an entry")).or_page(visit)?,
+            b.parse::<i64>()
+                .map_err(|_| Rejection::invalid("before", "before is the id of an entry"))
+                .or_page(visit)?,
         ),
         None => None,
     };

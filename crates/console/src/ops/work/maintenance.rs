@@ -144,8 +144,10 @@ async fn render(
         ends_at: local_value(earliest + 3_600_000),
         ..Typed::default()
     });
-    let services =
-        SERVICES.iter().map(|s| Choice { value: (*s).to_owned(), checked: typed.services.iter().any(|t| t == s) }).collect();
+    let services = SERVICES
+        .iter()
+        .map(|s| Choice { value: (*s).to_owned(), checked: typed.services.iter().any(|t| t == s) })
+        .collect();
     let carriers = state
         .platform
         .carriers()

@@ -168,13 +168,17 @@ async fn render(state: &AppState, op: &Operator, query: &ModerationQuery, failur
     let held_next = (held.len() == HELD_PAGE as usize).then(|| held.last().map(|h| h.message.id.clone())).flatten();
     let before = match query.before.as_deref().filter(|b| !b.is_empty()) {
         Some(b) => Some(
-            b.parse::<i64>().map_err(|_| Rejection::invalid("before", "before is the id of an entry")).or_page(visit)?,
+            b.parse::<i64>()
+                .map_err(|_| Rejection::invalid("before", "before is the id of an entry"))
+                .or_page(visit)?,
         ),
         None => None,
     };
     let violations = platform.violations(None, before, VIOLATIONS_PAGE).await.or_page(visit)?;
-    let violations_next = (violations.len() == VIOLATIONS_PAGE as usize).then(|| violations.last().map(|v| v.id)).flatten();
-    let signatures = platform.reviewed(ReviewKind::Signature, None, Some(ReviewStatus::Pending)).await.or_page(visit)?;
+    let violations_next =
+        (violations.len() == VIOLATIONS_PAGE as usize).then(|| violations.last().map(|v| v.id)).flatten();
+    let signatures =
+        platform.reviewed(ReviewKind::Signature, None, Some(ReviewStatus::Pending)).await.or_page(visit)?;
     let templates = platform.reviewed(ReviewKind::Template, None, Some(ReviewStatus::Pending)).await.or_page(visit)?;
     let failure = failure.as_ref();
     let problems = failure.map(|f| f.problems.clone()).unwrap_or_default();
@@ -266,7 +270,14 @@ fn review_kind(op: &Operator, kind: &str) -> Result<ReviewKind, Response> {
     }
 }
 
-async fn decide_reviewed(state: &AppState, op: &Operator, kind: &str, id: String, approve: bool, form: DecisionForm) -> PageResult {
+async fn decide_reviewed(
+    state: &AppState,
+    op: &Operator,
+    kind: &str,
+    id: String,
+    approve: bool,
+    form: DecisionForm,
+) -> PageResult {
     op.write(OpsArea::Moderation).or_page(&op.visit)?;
     let kind = match review_kind(op, kind) {
         Ok(kind) => kind,

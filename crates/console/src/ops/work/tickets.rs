@@ -324,8 +324,12 @@ pub async fn settle(
     match result {
         Ok(_) => back(&id, "settled"),
         Err(rejection) => {
-            let typed =
-                Typed { settle: Problems::of(&rejection, op.visit.lang), amount, settle_reason: reason, ..Typed::default() };
+            let typed = Typed {
+                settle: Problems::of(&rejection, op.visit.lang),
+                amount,
+                settle_reason: reason,
+                ..Typed::default()
+            };
             show(&state, &op, &id, None, typed).await
         }
     }
