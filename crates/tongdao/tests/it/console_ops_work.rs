@@ -168,6 +168,9 @@ async fn console_ops_work_tickets_are_answered_moved_and_settled_with_their_dead
         .shows(&format!("class=\"ticket-row\" id=\"ticket-{dispute}\""));
     let overdue = support.get("/ops/tickets?overdue=true&status=&kind=&customer=acme").await;
     overdue.shows(&complaint).hides(&format!("ticket-{dispute}"));
+    let unknown = support.get("/ops/tickets?customer=nobody").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    unknown.shows("value=\"nobody\"").shows("class=\"field-error\"").shows("id=\"ticket-filter\"");
 
     let page = support.get(&format!("/ops/tickets/{complaint}")).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -274,6 +277,21 @@ async fn console_ops_work_maintenance_shows_the_agreed_notice_and_refuses_a_shor
     list.shows("id=\"done\"");
     assert!(row(&list, &format!("window-{id}")).contains("2026-06-12 10:00"), "{}", list.body);
     list.shows("class=\"window-row window-planned\"");
+
+    // Limited to the customer promised 3 days, five days ahead will do.
+    let mut only_acme = form("2026-06-06T10:00", "", "");
+    only_acme[5] = ("customers", "acme");
+    let planned = admin.post("/ops/maintenance", &only_acme).await;
+    assert_eq!(planned.status, StatusCode::SEE_OTHER, "{}", planned.body);
+    let (_, windows) = gw.admin(Method::GET, "/maintenance", None).await;
+    let customers: Vec<usize> = windows["windows"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|w| w["customers"].as_array().map(Vec::len))
+        .collect();
+    assert_eq!(customers.len(), 2, "{windows}");
+    assert!(customers.contains(&1) && customers.contains(&2), "{windows}");
 
     // Support sees the windows but may not schedule or cancel.
     let mut support = gw.ops_visitor("support").await;

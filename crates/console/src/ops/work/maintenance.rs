@@ -194,7 +194,9 @@ fn request(typed: &Typed) -> Result<MaintenanceRequest, Rejection> {
         description: typed.description.clone(),
         customers: typed
             .customers
-            .split([',', ' ', '\n', '\r', '\t'])
+            // Names may hold spaces: only commas and line breaks separate them.
+            .split([',', '\n'])
+            .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect(),

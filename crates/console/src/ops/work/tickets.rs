@@ -10,14 +10,14 @@ use serde::Deserialize;
 use tongdao_api::AppState;
 use tongdao_domain::console::OpsArea;
 use tongdao_domain::ticket::{TicketKind, TicketStatus};
-use tongdao_domain::{Money, Rejection};
+use tongdao_domain::{ErrorCode, Money, Rejection};
 use tongdao_pipeline::tickets::TicketQuery;
 use tongdao_pipeline::users::acting_as;
 use tongdao_store::{Ticket, TicketThread};
 
 use super::typed;
 use crate::i18n::Lang;
-use crate::page::{self, Chrome, OrPage, PageResult, Problems};
+use crate::page::{self, Chrome, OrPage, PageError, PageResult, Problems};
 use crate::web::Operator;
 
 const PAGE: u32 = 50;
@@ -72,6 +72,7 @@ struct TicketsPage {
     filter_query: String,
     statuses: &'static [TicketStatus],
     kinds: &'static [TicketKind],
+    problems: Problems,
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -99,7 +100,15 @@ pub async fn list(State(state): State<AppState>, op: Operator, Query(query): Que
         before: present(&query.before).map(str::to_owned),
         limit: PAGE,
     };
-    let tickets = state.platform.tickets(ticket_query).await.or_page(visit)?;
+    // An unknown customer is shown at its field, the filters kept, rather than as a lost page.
+    let (tickets, problems) = match state.platform.tickets(ticket_query).await {
+        Ok(tickets) => (tickets, Problems::default()),
+        Err(rejection) if rejection.code == ErrorCode::NotFound => {
+            let rejection = Rejection { field: Some("customer".into()), ..rejection };
+            (Vec::new(), Problems::of(&rejection, visit.lang))
+        }
+        Err(rejection) => return Err(PageError(visit.clone(), rejection)),
+    };
     let now = state.platform.now_ms();
     let next = (tickets.len() == PAGE as usize).then(|| tickets.last().map(|t| t.id.clone())).flatten();
     let filter_query = url::form_urlencoded::Serializer::new(String::new())
@@ -119,8 +128,9 @@ pub async fn list(State(state): State<AppState>, op: Operator, Query(query): Que
         filter_query,
         statuses: TicketStatus::ALL,
         kinds: TicketKind::ALL,
+        problems,
     };
-    Ok(page::render(&page))
+    Ok(page::render_with(page.problems.status(), &page))
 }
 
 pub(crate) struct ReplyRow {
