@@ -2,7 +2,7 @@
 
 pub(super) const TEXTS: &[(&str, &str)] = &[
     // The menu entries and titles of these pages.
-    ("Message", "短信详情"),
+    ("Message", "短信"),
     // Message statuses.
     // Review statuses, contact kinds and opt-out sources.
     ("pending", "审核中"),

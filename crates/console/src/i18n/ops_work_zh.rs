@@ -2,13 +2,6 @@
 
 pub(super) const TEXTS: &[(&str, &str)] = &[
     // Menu entries and page titles.
-    ("Customers", "客户"),
-    ("Carriers", "运营商通道"),
-    ("Moderation", "内容审核"),
-    ("Tickets", "工单"),
-    ("Maintenance", "维护"),
-    ("Breaches", "违约"),
-    ("Audit trail", "审计日志"),
     ("Ticket", "工单"),
     // Dashboard.
     ("Held messages waiting", "待审核短信"),
@@ -20,11 +13,9 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("Live state of the carrier links", "运营商通道实时状态"),
     ("Since the node started", "自节点启动以来"),
     ("Messages accepted and requests refused since the node started", "自节点启动以来受理的短信与拒绝的请求"),
-    ("The figures", "数据明细"),
     // Carriers.
     ("Live state of every carrier link, refreshed every 2 seconds.", "各运营商通道的实时状态，每 2 秒刷新一次。"),
     ("No carrier links are configured.", "未配置运营商通道。"),
-    ("Carrier", "运营商"),
     ("Address", "地址"),
     ("Binds", "连接数"),
     ("Window in flight", "在途窗口"),
@@ -37,17 +28,11 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     // Moderation.
     ("Held messages", "待审核短信"),
     ("No message is waiting for a decision.", "没有等待审核的短信。"),
-    ("Message", "短信"),
     ("Customer", "客户"),
-    ("Recipient", "接收号码"),
-    ("Text", "短信内容"),
     ("Screening", "内容筛查"),
     ("Decision", "处理"),
     ("Approve", "通过"),
     ("Reject", "驳回"),
-    ("Delete", "删除"),
-    ("Reason", "原因"),
-    ("Name", "名称"),
     ("Signatures waiting for review", "待审核签名"),
     ("Templates waiting for review", "待审核模板"),
     ("Nothing is waiting.", "没有待处理的项目。"),
@@ -55,13 +40,11 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("No violation is recorded.", "没有违规记录。"),
     ("Time", "时间"),
     ("Category", "类别"),
-    ("Kind", "类型"),
     ("The message was approved and goes to the queue.", "短信已审核通过，进入发送队列。"),
     ("The message was deleted and refunded; a violation was recorded.", "短信已删除并全额退款，已记录一次违规。"),
     ("Approved: the customer may use it now.", "已通过：客户现在可以使用。"),
     ("Rejected: the customer sees the reason.", "已驳回：客户可以看到原因。"),
     // Tickets.
-    ("Any", "全部"),
     ("id or name", "编号或名称"),
     ("Overdue only", "只看逾期"),
     ("No ticket matches.", "没有符合条件的工单。"),
@@ -77,7 +60,6 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("Answer", "答复"),
     ("Send the answer", "发送答复"),
     ("New status", "新状态"),
-    ("Reason (optional)", "原因（可选）"),
     ("Change the status", "更改状态"),
     ("Settle the dispute", "解决账单争议"),
     (
@@ -96,8 +78,6 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("answered", "已答复"),
     ("resolved", "已解决"),
     ("closed", "已关闭"),
-    ("customer", "客户"),
-    ("operator", "运营方"),
     // Maintenance.
     ("Windows", "维护窗口"),
     ("No maintenance is planned.", "没有计划中的维护。"),
@@ -132,7 +112,6 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("planned", "计划中"),
     ("in_progress", "进行中"),
     ("over", "已结束"),
-    ("cancelled", "已取消"),
     // Breaches.
     ("Breach notices", "违约通知"),
     ("No breach notice was issued.", "尚未发出违约通知。"),
@@ -168,6 +147,4 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("Before", "变更前"),
     ("After", "变更后"),
     // Violations' kinds.
-    ("rejected", "已拒绝"),
-    ("deleted", "已删除"),
 ];
