@@ -81,45 +81,44 @@ impl Chrome {
     }
 
     pub(crate) fn for_operator(op: &Operator, title: &str) -> Chrome {
-        let lang = op.visit.lang;
-        let nav = OPS_NAV
-            .iter()
-            .filter(|(_, _, area)| op.role.may_read(*area))
-            .map(|(href, label, _)| NavItem {
-                href,
-                label: lang.t(label),
-                active: active(href, &op.visit.path),
-                badge: 0,
-            })
-            .collect();
-        Chrome {
-            csrf: op.identity.csrf.clone(),
-            email: op.identity.user.email.clone(),
-            role: lang.t(op.role.as_str()).to_owned(),
-            nav,
-            ..Chrome::bare(&op.visit, title)
-        }
+        Chrome::signed(&op.visit, title, 0).unwrap_or_else(|| Chrome::bare(&op.visit, title))
     }
 
     pub(crate) fn for_customer(customer: &Customer, title: &str) -> Chrome {
-        let lang = customer.visit.lang;
-        let nav = PORTAL_NAV
-            .iter()
-            .filter(|(_, _, area)| customer.role.may_read(*area))
-            .map(|(href, label, _)| NavItem {
-                href,
-                label: lang.t(label),
-                active: active(href, &customer.visit.path),
-                badge: if *href == "/console/notices" { customer.unread } else { 0 },
-            })
-            .collect();
-        Chrome {
-            csrf: customer.identity.csrf.clone(),
-            email: customer.identity.user.email.clone(),
-            role: lang.t(customer.role.as_str()).to_owned(),
+        Chrome::signed(&customer.visit, title, customer.unread).unwrap_or_else(|| Chrome::bare(&customer.visit, title))
+    }
+
+    /// The frame of the visit's signed-in user, with the menu its role may see (`unread`:
+    /// the notices badge); `None` when nobody is signed in to this area.
+    pub fn signed(visit: &Visit, title: &str, unread: usize) -> Option<Chrome> {
+        let identity = visit.identity.as_ref()?;
+        let lang = visit.lang;
+        let entry = |href: &'static str, label: &'static str| NavItem {
+            href,
+            label: lang.t(label),
+            active: active(href, &visit.path),
+            badge: if href == "/console/notices" { unread } else { 0 },
+        };
+        let (role, nav): (&str, Vec<NavItem>) = match visit.area {
+            Area::Ops => {
+                let role = identity.operator_role()?;
+                let nav = OPS_NAV.iter().filter(|(_, _, a)| role.may_read(*a)).map(|(h, l, _)| entry(h, l)).collect();
+                (role.as_str(), nav)
+            }
+            Area::Portal => {
+                let (_, role) = identity.customer_role()?;
+                let nav =
+                    PORTAL_NAV.iter().filter(|(_, _, a)| role.may_read(*a)).map(|(h, l, _)| entry(h, l)).collect();
+                (role.as_str(), nav)
+            }
+        };
+        Some(Chrome {
+            csrf: identity.csrf.clone(),
+            email: identity.user.email.clone(),
+            role: lang.t(role).to_owned(),
             nav,
-            ..Chrome::bare(&customer.visit, title)
-        }
+            ..Chrome::bare(visit, title)
+        })
     }
 
     /// `text` in the reader's language.
@@ -226,7 +225,9 @@ pub fn error_page(visit: &Visit, rejection: &Rejection) -> Response {
     };
     let text = format!("{} — {}", visit.lang.error(rejection.code), rejection.message);
     let status = StatusCode::from_u16(rejection.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    render_with(status, &ErrorPage { c: Chrome::bare(visit, title), problem: &text, code: rejection.code.as_str() })
+    // A signed-in user keeps the menu and the way out.
+    let c = Chrome::signed(visit, title, 0).unwrap_or_else(|| Chrome::bare(visit, title));
+    render_with(status, &ErrorPage { c, problem: &text, code: rejection.code.as_str() })
 }
 
 /// The answer of a page handler: a page, a redirect, or a refusal shown as a page.

@@ -412,7 +412,7 @@ async fn console_e2e_the_moderator_approves_a_held_message() {
     b.goto("/ops/moderation").await;
     b.wait_text(".held-row", "日结佣金").await;
     b.shot("held-queue").await;
-    b.click(".held-row .approve button[type=submit]").await;
+    b.click(".held-row .approve-form button[type=submit]").await;
     let deadline = Instant::now() + WAIT;
     loop {
         let message = server.admin(reqwest::Method::GET, "/moderation/held", None).await;
