@@ -69,6 +69,10 @@ async fn console_ops_customers_are_listed_and_added_and_a_customer_page_shows_th
     acme_page.shows("id=\"topup-form\"").shows("id=\"suspend-form\"").hides("id=\"resume-form\"");
     acme_page.shows(&acme.agreement_id).shows("class=\"key-row\"");
 
+    let zh = admin.get(&format!("/ops/customers/{}?lang=zh", acme.id)).await;
+    assert_eq!(zh.status, StatusCode::OK);
+    zh.shows("充值入账").shows("协议版本").shows(">生效<");
+
     let missing = admin.get("/ops/customers/cus_00000000000000000000000000").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
