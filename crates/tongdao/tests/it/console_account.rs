@@ -40,7 +40,11 @@ async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_a
 
     let page = dev.get("/console/integration").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    page.shows("class=\"key-row\"").shows("id=\"key-form\"").shows("acme01").shows("10.0.0.0/8").hides("id=\"new-key\"");
+    page.shows("class=\"key-row\"")
+        .shows("id=\"key-form\"")
+        .shows("acme01")
+        .shows("10.0.0.0/8")
+        .hides("id=\"new-key\"");
 
     // A new key: its secret shown once, and it works on the API.
     let created = dev.post("/console/integration/keys", &[("label", "billing job"), ("rps", "5")]).await;
@@ -93,7 +97,11 @@ async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_a
 
     // A message sent shows with the URL its status events go to.
     let id = gw.send_one(&acme, "+8613800138000", "hello").await;
-    dev.get("/console/integration").await.shows("class=\"callback-row\"").shows(&id).shows("https://hooks.acme.example/sms");
+    dev.get("/console/integration")
+        .await
+        .shows("class=\"callback-row\"")
+        .shows(&id)
+        .shows("https://hooks.acme.example/sms");
 
     // A viewer looks but changes nothing.
     let mut viewer = gw.portal_visitor(&acme.id, "viewer").await;
@@ -119,7 +127,10 @@ async fn console_account_statements_show_a_month_and_its_csv_and_refuse_bad_mont
     assert_eq!(text_of(&page.body, "topups-total"), api["topups"]["amount"].as_str().expect("topups"));
     assert_eq!(text_of(&page.body, "charges-total"), api["charges"]["amount"].as_str().expect("charges"));
     assert_eq!(text_of(&page.body, "closing-balance"), api["closing_balance"].as_str().expect("closing"));
-    page.shows("id=\"charges-by-day\"").shows("2026-06-01").shows("status-running").shows("href=\"/console/statements/2026-06/csv\"");
+    page.shows("id=\"charges-by-day\"")
+        .shows("2026-06-01")
+        .shows("status-running")
+        .shows("href=\"/console/statements/2026-06/csv\"");
 
     let csv = viewer.get("/console/statements/2026-06/csv").await;
     assert_eq!(csv.status, StatusCode::OK);
@@ -180,7 +191,8 @@ async fn console_account_tickets_are_opened_and_answered_and_another_customers_a
     prefilled.shows(&format!(">{message}</textarea>"));
     let filed = dev.post("/console/tickets", &[&dispute[..], &[("message_ids", message.as_str())]].concat()).await;
     assert_eq!(filed.status, StatusCode::SEE_OTHER, "{}", filed.body);
-    let dispute_id = filed.location().expect("ticket").trim_start_matches("/console/tickets/").replace("?done=opened", "");
+    let dispute_id =
+        filed.location().expect("ticket").trim_start_matches("/console/tickets/").replace("?done=opened", "");
     let (_, ticket) = gw.as_customer(&acme.key, Method::GET, &format!("/tickets/{dispute_id}"), None).await;
     assert_eq!(ticket["kind"], "billing_dispute");
     assert_eq!(ticket["message_ids"], json!([message]));
@@ -191,7 +203,8 @@ async fn console_account_tickets_are_opened_and_answered_and_another_customers_a
     empty.shows("class=\"field-error\"");
     let replied = dev.post(&format!("/console/tickets/{id}/replies"), &[("body", "Any news?")]).await;
     assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
-    let (status, _) = gw.admin(Method::POST, &format!("/tickets/{id}/replies"), Some(json!({"body": "Form 12."}))).await;
+    let (status, _) =
+        gw.admin(Method::POST, &format!("/tickets/{id}/replies"), Some(json!({"body": "Form 12."}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, ticket) = gw.as_customer(&acme.key, Method::GET, &format!("/tickets/{id}"), None).await;
     assert_eq!(ticket["replies"][0]["body"], "Any news?");
@@ -329,7 +342,10 @@ async fn console_account_users_are_added_changed_and_disabled_by_an_admin_of_tha
     // Developers do not manage users; another customer's admin finds no such user.
     let mut dev = gw.portal_visitor(&acme.id, "developer").await;
     assert_eq!(dev.get("/console/users").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(dev.post("/console/users", &[("email", "y@acme.example"), ("role", "admin")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        dev.post("/console/users", &[("email", "y@acme.example"), ("role", "admin")]).await.status,
+        StatusCode::FORBIDDEN
+    );
     let mut other = gw.portal_visitor(&globex.id, "admin").await;
     let foreign = other.post(&format!("/console/users/{user}"), &[("disabled", "true")]).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);

@@ -76,7 +76,7 @@ async fn render(state: &AppState, customer: &Customer, done: bool, problems: Pro
             accepted_at: a.accepted_at,
         })
         .collect();
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     let page = AgreementPage {
         c: customer.chrome("Agreement"),
         may_accept: customer.write(PortalArea::Account).is_ok(),

@@ -160,11 +160,7 @@ fn parse_rps(rps: Option<&str>) -> Result<u32, Rejection> {
 }
 
 /// A new key: its secret is on this answer only (no redirect, which would lose it).
-pub async fn create_key(
-    State(state): State<AppState>,
-    customer: Customer,
-    Form(form): Form<NewKey>,
-) -> PageResult {
+pub async fn create_key(State(state): State<AppState>, customer: Customer, Form(form): Form<NewKey>) -> PageResult {
     customer.write(PortalArea::Integration).or_page(&customer.visit)?;
     let created = match parse_rps(form.rps.as_deref()) {
         Ok(rps) => state.platform.create_api_key(&customer.customer_id, &form.label, rps).await,
