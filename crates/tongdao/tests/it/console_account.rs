@@ -132,6 +132,11 @@ async fn console_account_statements_show_a_month_and_its_csv_and_refuse_bad_mont
         .shows("status-running")
         .shows("href=\"/console/statements/2026-06/csv\"");
 
+    // In Chinese, as the reader asks.
+    viewer.language = Some("zh-CN".into());
+    viewer.get("/console/statements").await.shows("期初余额").shows("下载 CSV");
+    viewer.language = None;
+
     let csv = viewer.get("/console/statements/2026-06/csv").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
@@ -333,6 +338,10 @@ async fn console_account_users_are_added_changed_and_disabled_by_an_admin_of_tha
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     let enabled = admin.post(&format!("/console/users/{user}"), &[("disabled", "false")]).await;
     assert_eq!(enabled.status, StatusCode::SEE_OTHER);
+    // The audit trail names the admin who acted, not the bare operator.
+    let trail = gw.platform().audit_trail(None, 50).await.expect("audit");
+    let change = trail.iter().find(|r| r.entry.action == "console_user.change" && r.entry.target == user);
+    assert_eq!(change.expect("audited").entry.actor, format!("customer:admin@{}.example", acme.id));
 
     // No admin locks the account out by itself.
     let own = admin.post(&format!("/console/users/{me}"), &[("disabled", "true")]).await;
