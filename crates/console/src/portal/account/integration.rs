@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use tongdao_api::AppState;
 use tongdao_domain::Rejection;
+use tongdao_domain::clock::parse_rfc3339;
 use tongdao_domain::console::PortalArea;
 use tongdao_pipeline::smpp::SmppAccountView;
 use tongdao_store::MessageFilter;
@@ -29,6 +30,12 @@ pub struct KeyRow {
     pub rps: u32,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// An SMPP account as listed; `updated` in China time (the view's is RFC 3339 UTC).
+pub struct SmppRow {
+    pub account: SmppAccountView,
+    pub updated: String,
 }
 
 pub struct CallbackRow {
@@ -53,7 +60,7 @@ struct IntegrationPage {
     label: String,
     rps: String,
     key_problems: Problems,
-    smpp: Vec<SmppAccountView>,
+    smpp: Vec<SmppRow>,
     webhook_url: String,
     webhook_problems: Problems,
     secret_end: Option<String>,
@@ -89,7 +96,16 @@ async fn render(state: &AppState, customer: &Customer, done: Option<&str>, outco
         .into_iter()
         .map(|k| KeyRow { id: k.id, label: k.label, rps: k.rps, created_at: k.created_at, revoked_at: k.revoked_at })
         .collect();
-    let smpp = platform.smpp_accounts(id).await.or_page(visit)?;
+    let smpp = platform
+        .smpp_accounts(id)
+        .await
+        .or_page(visit)?
+        .into_iter()
+        .map(|account| SmppRow {
+            updated: parse_rfc3339(&account.updated_at).map_or_else(|| account.updated_at.clone(), page::when),
+            account,
+        })
+        .collect();
     let settings = platform.webhook_settings(id).await.or_page(visit)?;
     let filter = MessageFilter {
         status: None,
