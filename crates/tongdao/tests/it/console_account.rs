@@ -215,6 +215,12 @@ async fn console_account_tickets_are_opened_and_answered_and_another_customers_a
     assert_eq!(ticket["replies"][0]["body"], "Any news?");
     dev.get(&format!("/console/tickets/{id}")).await.shows("Any news?").shows("Form 12.").shows("post-operator");
 
+    // The list's filter by status.
+    let open = dev.get("/console/tickets?status=open").await;
+    open.shows("Charged twice").hides("Sender names");
+    dev.get("/console/tickets?status=answered").await.shows("Sender names").hides("Charged twice");
+    assert_eq!(dev.get("/console/tickets?status=lost").await.status, StatusCode::BAD_REQUEST);
+
     // A viewer reads but does not write; another customer's ticket is not found.
     let mut viewer = gw.portal_visitor(&acme.id, "viewer").await;
     viewer.get(&format!("/console/tickets/{id}")).await.shows("Form 12.").hides("id=\"reply-form\"");
@@ -289,6 +295,13 @@ async fn console_account_notices_are_read_by_opening_the_agreement_is_accepted_a
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
     }
     dev.get("/console/agreement").await.shows("unpaid").shows("status-suspended");
+    // A customer whose agreement is still being prepared sees that, not an error.
+    let (initech, _) = gw.create_customer("initech").await;
+    let mut newcomer = gw.portal_visitor(&initech, "admin").await;
+    let page = newcomer.get("/console/agreement").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.shows("id=\"no-agreement\"").hides("id=\"accept-form\"");
+
     let integration = dev.get("/console/integration").await;
     assert_eq!(integration.location(), Some("/console/suspended"));
 }
