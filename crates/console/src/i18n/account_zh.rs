@@ -2,6 +2,7 @@
 
 pub(super) const TEXTS: &[(&str, &str)] = &[
     ("Recipient scope", "接收人范围"),
+    ("Terms accepted", "已接受条款"),
     // Page titles and their menu entries.
     ("Notice", "通知详情"),
     // API and SMPP.
