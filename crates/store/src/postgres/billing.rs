@@ -278,6 +278,10 @@ async fn read_reconciliation(t: &Transaction<'_>, from_ms: i64, to_ms: i64) -> S
     let period = period(t, None, from_ms, to_ms).await?;
     let range = |first: i64, end: i64| -> Vec<Value> { vec![Box::new(first), Box::new(end)] };
     let links = distinct(t, CHARGED_LINKS_SQL, &range(period.first, period.end)).await?;
+    // Nothing charged in the period (top-ups only, say): no link, no row.
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut rows = Vec::new();
     for &(day, first, end) in &period.days {
         let mut values = range(first, end);

@@ -264,6 +264,10 @@ pub(super) fn reconciliation(conn: &Connection, from_ms: i64, to_ms: i64) -> Sto
     snapshot(conn, || {
         let period = period(conn, None, from_ms, to_ms)?;
         let links = distinct(conn, CHARGED_LINKS_SQL, vec![Value::from(period.first), Value::from(period.end)])?;
+        // Nothing charged in the period (top-ups only, say): no link, no row.
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut rows = Vec::new();
         for &(day, first, end) in &period.days {
             let mut values = vec![Value::from(first), Value::from(end)];

@@ -360,6 +360,17 @@ fn receipt(id: &str, outcome: PartOutcome, at: i64) -> Progress {
 }
 
 #[tokio::test]
+async fn the_reconciliation_of_days_with_top_ups_only_is_empty_not_an_error() {
+    for b in backends().await {
+        let store = &*b.store;
+        let acme = customer(store, "acme", 0).await;
+        store.post_ledger_entry(stamped(&acme, LedgerKind::Topup, 1_000_000, DAY_START + HOUR)).await.expect("top-up");
+        let report = store.reconciliation(DAY_START, DAY_START + DAY).await;
+        assert_eq!(report, Ok(Vec::new()), "{}", b.name);
+    }
+}
+
+#[tokio::test]
 async fn the_reconciliation_counts_charged_messages_by_link_and_day_with_what_the_carrier_answered() {
     for b in backends().await {
         let store = &*b.store;
