@@ -226,6 +226,15 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Sets an input's value as a script would: for `datetime-local`, whose typing is by
+    /// segments in the browser's locale.
+    async fn set_value(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        let script = "arguments[0].value = arguments[1];";
+        let element = serde_json::to_value(&field).expect("element reference");
+        self.client.execute(script, vec![element, json!(value)]).await.expect("set value");
+    }
+
     async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
@@ -443,9 +452,11 @@ async fn console_e2e_maintenance_scheduled_by_the_operator_is_noticed_in_the_por
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     let starts = start.format(format).expect("format");
     let ends = (start + time::Duration::hours(2)).format(format).expect("format");
-    b.fill("#maintenance-form input[name=starts_at]", &starts).await;
-    b.fill("#maintenance-form input[name=ends_at]", &ends).await;
+    b.set_value("#maintenance-form input[name=starts_at]", &starts).await;
+    b.set_value("#maintenance-form input[name=ends_at]", &ends).await;
     b.fill("#maintenance-form [name=description]", "核心网关升级").await;
+    // The work is on the simulator's link.
+    b.click("#maintenance-form input[name=carriers][value=simulator]").await;
     b.click("#maintenance-form button[type=submit]").await;
     b.wait_text(".window-row", "核心网关升级").await;
     b.shot("maintenance-scheduled").await;
