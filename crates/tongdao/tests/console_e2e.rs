@@ -536,3 +536,60 @@ async fn console_e2e_pages_fit_a_phone_and_read_in_chinese() {
     b.wait_text("h1", "Dashboard").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn console_e2e_every_main_page_opens_for_its_admin_with_a_screenshot() {
+    let server = Server::start();
+    let Some(browser) = Browser::open(&server, "pages", "en-US,en").await else { return };
+    let b = &browser;
+    for text in ["Your verification code is 4096.", "Your parcel is at the front desk."] {
+        server.demo_api(reqwest::Method::POST, "/v1/messages", json!({"to": ["+8613800138000"], "text": text})).await;
+    }
+    let customers = server.cli(&["customer", "list"]);
+    let demo = customers["customers"][0]["id"].as_str().expect("demo's id").to_owned();
+    let ops_pages = [
+        ("/ops/", "ops-dashboard"),
+        ("/ops/customers", "ops-customers"),
+        (&format!("/ops/customers/{demo}"), "ops-customer"),
+        ("/ops/carriers", "ops-carriers"),
+        ("/ops/moderation", "ops-moderation"),
+        ("/ops/tickets", "ops-tickets"),
+        ("/ops/maintenance", "ops-maintenance"),
+        ("/ops/breaches", "ops-breaches"),
+        ("/ops/money", "ops-money"),
+        ("/ops/audit", "ops-audit"),
+        ("/ops/users", "ops-users"),
+    ];
+    b.sign_in("/ops", "ops@demo", &server.demo_password("ops@demo")).await;
+    for (path, name) in ops_pages {
+        b.goto(path).await;
+        b.find("main h1").await;
+        let page = b.source().await;
+        assert!(!page.contains("class=\"problem\""), "{path} shows a refusal:\n{page}");
+        b.shot(name).await;
+    }
+    let portal_pages = [
+        ("/console/", "portal-dashboard"),
+        ("/console/send", "portal-send"),
+        ("/console/messages", "portal-messages"),
+        ("/console/contacts", "portal-contacts"),
+        ("/console/templates", "portal-templates"),
+        ("/console/integration", "portal-integration"),
+        ("/console/statements", "portal-statements"),
+        ("/console/tickets", "portal-tickets"),
+        ("/console/notices", "portal-notices"),
+        ("/console/agreement", "portal-agreement"),
+        ("/console/users", "portal-users"),
+    ];
+    b.sign_in("/console", "dev@demo", &server.demo_password("dev@demo")).await;
+    for (path, name) in portal_pages {
+        b.goto(path).await;
+        b.find("main h1").await;
+        let page = b.source().await;
+        assert!(!page.contains("class=\"problem\""), "{path} shows a refusal:\n{page}");
+        b.shot(name).await;
+    }
+    b.goto("/console/messages").await;
+    b.wait_text("#messages-table", "Your parcel").await;
+    browser.close().await;
+}
