@@ -22,6 +22,7 @@
 pub mod assets;
 pub mod auth;
 pub mod charts;
+pub mod forms;
 pub mod i18n;
 pub mod ops;
 pub mod page;

@@ -296,6 +296,7 @@ const SECTIONS: &[&str] = &[
     "smpp",
     "smtp",
     "cluster",
+    "console",
 ];
 
 impl Config {

@@ -44,11 +44,6 @@ pub struct Done {
     pub done: Option<String>,
 }
 
-/// An optional form input: an empty or blank one is `None`.
-pub fn optional(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 /// A refusal naming an item of a list field (`message_ids[2]`) shown under that list's
 /// input (`message_ids`); the message keeps the item's place.
 pub fn at_list_field(mut rejection: Rejection) -> Rejection {
@@ -72,7 +67,5 @@ mod tests {
         assert_eq!(r.message, "message_ids[1]: not a message id");
         let r = at_list_field(Rejection::invalid("subject", "too long"));
         assert_eq!(r.field.as_deref(), Some("subject"));
-        assert_eq!(optional(Some("  ".into())), None);
-        assert_eq!(optional(Some(" x ".into())), Some("x".into()));
     }
 }

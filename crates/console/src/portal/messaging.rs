@@ -54,25 +54,6 @@ fn problems_at(rejection: &Rejection, lang: Lang, rename: &[(&str, &str)]) -> Pr
     problems
 }
 
-/// An optional form input: empty (or only spaces) is none.
-fn optional(value: &Option<String>) -> Option<String> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
-}
-
-/// A time typed in a form, read in China time: `2026-06-01T12:30` (a `datetime-local`
-/// input), `2026-06-01` (a `date` input: its midnight) or RFC 3339 as the API takes it.
-fn form_time(field: &str, value: &str) -> Result<i64, Rejection> {
-    let value = value.trim();
-    let full = match value.len() {
-        10 => format!("{value}T00:00:00+08:00"),
-        16 => format!("{value}:00+08:00"),
-        19 => format!("{value}+08:00"),
-        _ => value.to_owned(),
-    };
-    tongdao_domain::clock::parse_rfc3339(&full)
-        .ok_or_else(|| Rejection::invalid(field, format!("{field} must be a date and time like 2026-06-01T12:30")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,15 +65,5 @@ mod tests {
         assert!(problems_at(&refusal, Lang::En, &[]).at("to").is_some());
         let body = Rejection::invalid("body", "not CSV");
         assert!(problems_at(&body, Lang::En, &[("body", "csv")]).at("csv").is_some());
-    }
-
-    #[test]
-    fn form_times_are_china_time() {
-        assert_eq!(form_time("send_at", "2026-06-01T12:00"), Ok(1_780_286_400_000));
-        assert_eq!(form_time("send_at", "2026-06-01"), Ok(1_780_286_400_000 - 12 * 3_600_000));
-        assert_eq!(form_time("send_at", "2026-06-01T04:00:00Z"), Ok(1_780_286_400_000));
-        assert!(form_time("since", "tomorrow").is_err());
-        assert_eq!(optional(&Some("  ".into())), None);
-        assert_eq!(optional(&Some(" a ".into())), Some("a".into()));
     }
 }

@@ -15,7 +15,7 @@ use tongdao_pipeline::lifecycle::{MaintenanceRequest, SERVICES};
 use tongdao_pipeline::users::acting_as;
 use tongdao_store::MaintenanceWindow;
 
-use super::{Fields, local_value, parse_local, typed};
+use crate::forms::{Fields, form_time, local_value, optional};
 use crate::i18n::Lang;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Operator;
@@ -176,8 +176,8 @@ pub async fn page(State(state): State<AppState>, op: Operator, Query(query): Que
 
 /// The request the form asks for, checked as the API checks its JSON.
 fn request(typed: &Typed) -> Result<MaintenanceRequest, Rejection> {
-    let starts_at = parse_local("starts_at", &typed.starts_at)?;
-    let ends_at = parse_local("ends_at", &typed.ends_at)?;
+    let starts_at = form_time("starts_at", &typed.starts_at)?;
+    let ends_at = form_time("ends_at", &typed.ends_at)?;
     let reason = Some(typed.emergency_reason.clone()).filter(|r| !r.is_empty());
     let emergency_reason = match (typed.emergency, reason) {
         (true, None) => return Err(Rejection::invalid("emergency_reason", "an emergency needs its reason")),
@@ -208,14 +208,14 @@ pub async fn schedule(State(state): State<AppState>, op: Operator, body: Bytes) 
     op.write(OpsArea::Lifecycle).or_page(&op.visit)?;
     let fields = Fields::parse(&body);
     let typed = Typed {
-        starts_at: fields.one("starts_at").unwrap_or_default(),
-        ends_at: fields.one("ends_at").unwrap_or_default(),
-        description: fields.one("description").unwrap_or_default(),
+        starts_at: fields.opt("starts_at").map(str::to_owned).unwrap_or_default(),
+        ends_at: fields.opt("ends_at").map(str::to_owned).unwrap_or_default(),
+        description: fields.opt("description").map(str::to_owned).unwrap_or_default(),
         services: fields.all("services"),
         carriers: fields.all("carriers"),
-        customers: fields.one("customers").unwrap_or_default(),
-        emergency: fields.one("emergency").is_some(),
-        emergency_reason: fields.one("emergency_reason").unwrap_or_default(),
+        customers: fields.opt("customers").map(str::to_owned).unwrap_or_default(),
+        emergency: fields.opt("emergency").map(str::to_owned).is_some(),
+        emergency_reason: fields.opt("emergency_reason").map(str::to_owned).unwrap_or_default(),
     };
     let result = match request(&typed) {
         Ok(request) => acting_as(&op.identity, state.platform.schedule_maintenance(request)).await,
@@ -242,7 +242,7 @@ pub async fn cancel(
     Form(form): Form<CancelForm>,
 ) -> PageResult {
     op.write(OpsArea::Lifecycle).or_page(&op.visit)?;
-    match acting_as(&op.identity, state.platform.cancel_maintenance(&id, typed(&form.reason))).await {
+    match acting_as(&op.identity, state.platform.cancel_maintenance(&id, optional(&form.reason))).await {
         Ok(_) => Ok(Redirect::to("/ops/maintenance?done=cancelled").into_response()),
         Err(rejection) => {
             let problems = Problems::of(&rejection, op.visit.lang);

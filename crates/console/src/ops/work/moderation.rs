@@ -14,7 +14,7 @@ use tongdao_domain::{ErrorCode, Rejection};
 use tongdao_pipeline::users::acting_as;
 use tongdao_store::{HeldMessage, ReviewKind, ReviewStatus, Reviewed, Violation};
 
-use super::typed;
+use crate::forms::optional;
 use crate::i18n::Lang;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Operator;
@@ -247,7 +247,7 @@ pub async fn approve(
     Form(form): Form<DecisionForm>,
 ) -> PageResult {
     op.write(OpsArea::Moderation).or_page(&op.visit)?;
-    let result = acting_as(&op.identity, state.platform.approve_message(&id, typed(&form.reason))).await;
+    let result = acting_as(&op.identity, state.platform.approve_message(&id, optional(&form.reason))).await;
     after_decision(&state, &op, id, &form, result, "approved").await
 }
 
@@ -258,7 +258,7 @@ pub async fn delete(
     Form(form): Form<DecisionForm>,
 ) -> PageResult {
     op.write(OpsArea::Moderation).or_page(&op.visit)?;
-    let result = acting_as(&op.identity, state.platform.delete_message(&id, None, typed(&form.reason))).await;
+    let result = acting_as(&op.identity, state.platform.delete_message(&id, None, optional(&form.reason))).await;
     after_decision(&state, &op, id, &form, result, "deleted").await
 }
 
@@ -283,7 +283,7 @@ async fn decide_reviewed(
         Ok(kind) => kind,
         Err(response) => return Ok(response),
     };
-    let result = acting_as(&op.identity, state.platform.decide(kind, &id, approve, typed(&form.reason))).await;
+    let result = acting_as(&op.identity, state.platform.decide(kind, &id, approve, optional(&form.reason))).await;
     let done = if approve { "review-approved" } else { "review-rejected" };
     after_decision(state, op, id, &form, result, done).await
 }

@@ -15,7 +15,7 @@ use tongdao_pipeline::tickets::TicketQuery;
 use tongdao_pipeline::users::acting_as;
 use tongdao_store::{Ticket, TicketThread};
 
-use super::typed;
+use crate::forms::optional;
 use crate::i18n::Lang;
 use crate::page::{self, Chrome, OrPage, PageError, PageResult, Problems};
 use crate::web::Operator;
@@ -75,31 +75,23 @@ struct TicketsPage {
     problems: Problems,
 }
 
-fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 pub async fn list(State(state): State<AppState>, op: Operator, Query(query): Query<ListQuery>) -> PageResult {
     let visit = &op.visit;
     op.read(OpsArea::Tickets).or_page(visit)?;
-    let status = present(&query.status)
+    let status = optional(&query.status)
+        .as_deref()
         .map(|s| TicketStatus::parse(s).ok_or_else(|| Rejection::invalid("status", "not a ticket status")))
         .transpose()
         .or_page(visit)?;
-    let kind = present(&query.kind)
+    let kind = optional(&query.kind)
+        .as_deref()
         .map(|k| TicketKind::parse(k).ok_or_else(|| Rejection::invalid("kind", "not a ticket kind")))
         .transpose()
         .or_page(visit)?;
-    let overdue = present(&query.overdue).is_some_and(|o| o == "true");
-    let customer = present(&query.customer).map(str::to_owned);
-    let ticket_query = TicketQuery {
-        customer: customer.clone(),
-        status,
-        kind,
-        overdue,
-        before: present(&query.before).map(str::to_owned),
-        limit: PAGE,
-    };
+    let overdue = optional(&query.overdue).is_some_and(|o| o == "true");
+    let customer = optional(&query.customer);
+    let ticket_query =
+        TicketQuery { customer: customer.clone(), status, kind, overdue, before: optional(&query.before), limit: PAGE };
     // An unknown customer is shown at its field, the filters kept, rather than as a lost page.
     let (tickets, problems) = match state.platform.tickets(ticket_query).await {
         Ok(tickets) => (tickets, Problems::default()),
@@ -286,11 +278,13 @@ pub async fn set_status(
     Form(form): Form<StatusForm>,
 ) -> PageResult {
     op.write(OpsArea::Tickets).or_page(&op.visit)?;
-    let status = typed(&form.status)
+    let status = optional(&form.status)
         .and_then(|s| TicketStatus::parse(&s))
         .ok_or_else(|| Rejection::invalid("status", "status is open, resolved or closed"));
     let result = match status {
-        Ok(status) => acting_as(&op.identity, state.platform.set_ticket_status(&id, status, typed(&form.reason))).await,
+        Ok(status) => {
+            acting_as(&op.identity, state.platform.set_ticket_status(&id, status, optional(&form.reason))).await
+        }
         Err(rejection) => Err(rejection),
     };
     match result {

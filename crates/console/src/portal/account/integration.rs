@@ -17,7 +17,8 @@ use tongdao_domain::console::PortalArea;
 use tongdao_pipeline::smpp::SmppAccountView;
 use tongdao_store::MessageFilter;
 
-use super::{Done, optional};
+use super::Done;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
@@ -210,7 +211,7 @@ pub async fn set_webhook(
     Form(form): Form<WebhookForm>,
 ) -> PageResult {
     customer.write(PortalArea::Integration).or_page(&customer.visit)?;
-    let url = optional(form.url);
+    let url = optional(&form.url);
     match state.platform.set_webhook_url(&customer.customer_id, url.as_deref()).await {
         Ok(_) => Ok(Redirect::to("/console/integration?done=webhook").into_response()),
         Err(rejection) => {

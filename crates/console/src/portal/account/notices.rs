@@ -9,7 +9,7 @@ use tongdao_api::AppState;
 use tongdao_domain::console::PortalArea;
 use tongdao_store::Notice;
 
-use super::optional;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult};
 use crate::web::Customer;
 
@@ -33,7 +33,7 @@ pub struct NoticesQuery {
 pub async fn list(State(state): State<AppState>, customer: Customer, Query(query): Query<NoticesQuery>) -> PageResult {
     let visit = &customer.visit;
     customer.read(PortalArea::Overview).or_page(visit)?;
-    let before = optional(query.before);
+    let before = optional(&query.before);
     let notices =
         state.platform.notices(Some(&customer.customer_id), before.as_deref(), false, PAGE).await.or_page(visit)?;
     let older = (notices.len() == PAGE as usize).then(|| notices.last().map(|n| n.id.clone())).flatten();

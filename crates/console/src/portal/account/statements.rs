@@ -16,7 +16,7 @@ use tongdao_domain::{Money, Rejection};
 use tongdao_pipeline::statements::{Statement, Tally};
 use tongdao_store::{LedgerEntry, LedgerKind};
 
-use super::optional;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
@@ -160,7 +160,7 @@ pub async fn page(State(state): State<AppState>, customer: Customer, Query(query
     let visit = &customer.visit;
     customer.read(PortalArea::Overview).or_page(visit)?;
     let now = state.platform.now_ms();
-    let month = optional(query.month).unwrap_or_else(|| CalendarMonth::containing(now).to_string());
+    let month = optional(&query.month).unwrap_or_else(|| CalendarMonth::containing(now).to_string());
     let (statement, problems) = match state.platform.statement(&customer.customer_id, &month).await {
         Ok(statement) => (Some(view(&statement).or_page(visit)?), Problems::default()),
         Err(rejection) if rejection.field.is_some() => (None, Problems::of(&rejection, visit.lang)),

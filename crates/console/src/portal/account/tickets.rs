@@ -13,7 +13,8 @@ use tongdao_domain::ticket::{TicketKind, TicketStatus};
 use tongdao_pipeline::tickets::{TicketQuery, TicketRequest};
 use tongdao_store::{LedgerEntry, Ticket, TicketReply, TicketThread};
 
-use super::{Done, at_list_field, optional};
+use super::{Done, at_list_field};
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
@@ -105,11 +106,11 @@ async fn render_list(
 pub async fn list(State(state): State<AppState>, customer: Customer, Query(query): Query<ListQuery>) -> PageResult {
     customer.read(PortalArea::Tickets).or_page(&customer.visit)?;
     let form = TicketForm {
-        kind: optional(query.kind).unwrap_or_else(|| TicketKind::Inquiry.as_str().to_owned()),
-        message_ids: optional(query.message).unwrap_or_default(),
+        kind: optional(&query.kind).unwrap_or_else(|| TicketKind::Inquiry.as_str().to_owned()),
+        message_ids: optional(&query.message).unwrap_or_default(),
         ..TicketForm::default()
     };
-    render_list(&state, &customer, optional(query.status), form, Problems::default()).await
+    render_list(&state, &customer, optional(&query.status), form, Problems::default()).await
 }
 
 /// Ids or lines typed one per line, or separated by spaces or commas.

@@ -11,7 +11,8 @@ use tongdao_domain::console::{CustomerRole, PortalArea};
 use tongdao_domain::{ErrorCode, Rejection};
 use tongdao_pipeline::users::{ConsoleArea, ConsoleUser, UserUpdate, acting_as};
 
-use super::{Done, optional};
+use super::Done;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
@@ -107,13 +108,13 @@ pub struct Change {
 }
 
 fn update(form: Change) -> Result<UserUpdate, Rejection> {
-    let disabled = match optional(form.disabled).as_deref() {
+    let disabled = match optional(&form.disabled).as_deref() {
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => return Err(Rejection::invalid("disabled", "disabled is true or false")),
     };
-    Ok(UserUpdate { role: optional(form.role), password: None, disabled })
+    Ok(UserUpdate { role: optional(&form.role), password: None, disabled })
 }
 
 /// An admin changing its own role or disabling itself could leave the account with no

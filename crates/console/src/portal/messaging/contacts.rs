@@ -14,7 +14,8 @@ use tongdao_domain::console::PortalArea;
 use tongdao_pipeline::compliance::{ContactInput, ImportReport};
 use tongdao_store::{Contact, ContactKind, Suppression, SuppressionSource};
 
-use super::{optional, problems_at};
+use super::problems_at;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 

@@ -12,7 +12,8 @@ use tongdao_domain::console::PortalArea;
 use tongdao_domain::{ErrorCode, MessageStatus, Msisdn, Rejection};
 use tongdao_store::{MessageEvent, MessageFilter, StoredMessage};
 
-use super::{form_time, optional, problems_at};
+use super::problems_at;
+use crate::forms::{form_time, optional};
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 

@@ -16,7 +16,8 @@ use tongdao_pipeline::accept::TemplateUse;
 use tongdao_pipeline::{Accepted, Quote, Submission};
 use tongdao_store::{ReviewKind, ReviewStatus};
 
-use super::{form_time, optional, problems_at};
+use super::problems_at;
+use crate::forms::{form_time, optional};
 use crate::i18n::Lang;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;

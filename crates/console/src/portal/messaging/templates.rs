@@ -9,7 +9,8 @@ use tongdao_api::AppState;
 use tongdao_domain::console::PortalArea;
 use tongdao_store::{ReviewKind, Reviewed};
 
-use super::{optional, problems_at};
+use super::problems_at;
+use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
