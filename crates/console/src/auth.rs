@@ -41,8 +41,17 @@ struct NextQuery {
 fn safe_next(area: Area, next: Option<&str>) -> String {
     let home = format!("{}/", area.prefix());
     match next {
-        Some(n) if Area::of_path(n) == Some(area) && !n.starts_with("//") && !n.contains('\\') => {
-            if n.ends_with("/sign-in") || n.contains("/sign-in?") { home } else { n.to_owned() }
+        Some(n)
+            if Area::of_path(n) == Some(area)
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control()) =>
+        {
+            if n.ends_with("/sign-in") || n.contains("/sign-in?") {
+                home
+            } else {
+                n.to_owned()
+            }
         }
         _ => home,
     }
@@ -131,5 +140,6 @@ mod tests {
         assert_eq!(safe_next(Area::Ops, Some("//evil.example/ops")), "/ops/");
         assert_eq!(safe_next(Area::Portal, Some("/console/sign-in")), "/console/");
         assert_eq!(safe_next(Area::Portal, None), "/console/");
+        assert_eq!(safe_next(Area::Ops, Some("/ops/\nSet-Cookie: x")), "/ops/");
     }
 }

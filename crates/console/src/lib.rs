@@ -49,6 +49,8 @@ pub fn routes(state: AppState, settings: ConsoleSettings) -> Router<AppState> {
         .merge(ops::routes())
         .route("/ops/{*rest}", any(not_found))
         .route("/console/{*rest}", any(not_found))
+        // Handlers read forms up to the size the guard reads (axum's default is 2 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(web::MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(state, web::guard))
         .layer(Extension(settings))
         // Assets need no session: outside the guard.

@@ -203,7 +203,7 @@ fn secure_headers(headers: &mut HeaderMap) {
 }
 
 fn is_sign_in(path: &str) -> bool {
-    path.ends_with("/sign-in")
+    path == "/ops/sign-in" || path == "/console/sign-in"
 }
 
 /// Refuses a request without the right token; gives back the request (its body re-made)
@@ -222,7 +222,7 @@ async fn check_csrf(request: Request, visit: &Visit) -> Result<Request, Response
     } else {
         visit.identity.as_ref().map(|id| id.csrf.clone())
     };
-    let Some(expected) = expected else {
+    let Some(expected) = expected.filter(|e| !e.is_empty()) else {
         // No session: the page itself answers (a redirect to sign in), nothing is done.
         return if is_sign_in(&visit.path) { refuse() } else { Ok(request) };
     };
@@ -344,6 +344,17 @@ fn open_while_suspended(path: &str) -> bool {
         .any(|p| rest.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with('/')))
 }
 
+/// `account_suspended` while suspended; `agreement_not_active` once terminated (clause 6),
+/// when what stays open is what stays open to a suspended customer.
+async fn still_served(state: &AppState, customer_id: &str) -> Result<(), Rejection> {
+    state.platform.ensure_not_suspended(customer_id).await?;
+    if state.platform.customer(customer_id).await?.terminated_at.is_some() {
+        let message = "the agreement was terminated: tickets, statements, notices and the agreement stay open";
+        return Err(Rejection::new(ErrorCode::AgreementNotActive, message));
+    }
+    Ok(())
+}
+
 impl FromRequestParts<AppState> for Customer {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -355,7 +366,7 @@ impl FromRequestParts<AppState> for Customer {
             return Err(sign_in_first(parts, &visit));
         };
         if !open_while_suspended(parts.uri.path())
-            && let Err(rejection) = state.platform.ensure_not_suspended(&customer_id).await
+            && let Err(rejection) = still_served(state, &customer_id).await
         {
             if rejection.code == ErrorCode::AccountSuspended && parts.method == Method::GET {
                 return Err(Redirect::to("/console/suspended").into_response());

@@ -319,6 +319,10 @@ impl Platform {
             return Err(Rejection::invalid("rps", format!("rps must be 0 (no limit) to {MAX_KEY_RPS}")));
         }
         let customer = self.customer(customer).await?;
+        // Termination revoked its keys (clause 6): no new one undoes that.
+        if customer.terminated_at.is_some() {
+            return Err(Rejection::new(ErrorCode::AgreementNotActive, "the customer's agreement was terminated"));
+        }
         let secret = credentials::new_secret(API_KEY_PREFIX);
         let record = ApiKeyRecord {
             id: tongdao_domain::id::new_id("key"),

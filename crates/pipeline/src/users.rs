@@ -21,7 +21,7 @@ pub use tongdao_store::{ConsoleArea, ConsoleUser};
 use tongdao_store::{ConsoleSession, ConsoleUserChange};
 
 use crate::credentials::{hash_secret, new_secret};
-use crate::passwords::{hash_password, verify_password};
+use crate::passwords::{hash_password, verify_password, verify_sign_in};
 use crate::{Platform, rejection_from_store};
 
 pub const SESSION_PREFIX: &str = "tds_";
@@ -32,7 +32,8 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub const MIN_PASSWORD: usize = 10;
 pub const MAX_PASSWORD: usize = 256;
 const MAX_EMAIL: usize = 254;
-/// Sign-in attempts per minute (a burst of that many, then one every 60 / n seconds).
+/// Sign-in attempts per minute on one account (a burst of that many, then one every 60 / n
+/// seconds), whatever address they come from.
 pub const SIGN_INS_PER_EMAIL: u32 = 5;
 pub const SIGN_INS_PER_ADDRESS: u32 = 20;
 
@@ -131,10 +132,23 @@ pub(crate) fn actor_for(actor: &str) -> String {
     }
 }
 
-/// A hash no password matches cheaply: verified against when the e-mail is unknown.
-async fn dummy_hash() -> &'static str {
+/// A hash no password matches cheaply: verified against when the e-mail is unknown, so
+/// that an unknown e-mail costs the same time as a wrong password. Made once; a failure
+/// to make it refuses the sign-in rather than answering early.
+async fn dummy_hash() -> Result<&'static str, Rejection> {
     static DUMMY: OnceCell<String> = OnceCell::const_new();
-    DUMMY.get_or_init(|| async { hash_password(&generate_password()).await.unwrap_or_default() }).await
+    DUMMY.get_or_try_init(|| async { hash_password(&generate_password()).await }).await.map(String::as_str)
+}
+
+/// The sign-in bucket of a client address: IPv6 by its /64 (one subscriber's addresses).
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 impl Platform {
@@ -247,17 +261,17 @@ impl Platform {
         let email = email.trim().to_lowercase();
         let now = self.now_ms();
         // The key buckets count per second; a per-minute limit is the same bucket on a clock
-        // running 60 times slower.
+        // running 60 times slower. The address first: an attempt refused there costs no
+        // lookup and leaves no trace keyed by what the client typed.
         let minute_clock = now / 60;
-        let by_email =
-            self.inner.sign_in_buckets.take(&format!("{}:{email}", area.as_str()), SIGN_INS_PER_EMAIL, minute_clock);
-        let by_address = client
-            .is_none_or(|ip| self.inner.sign_in_buckets.take(&format!("ip:{ip}"), SIGN_INS_PER_ADDRESS, minute_clock));
-        if !by_email || !by_address {
-            return Err(Rejection {
-                retry_after: Some(60 / SIGN_INS_PER_EMAIL),
-                ..Rejection::new(ErrorCode::Throttled, "too many sign-in attempts; wait a minute and try again")
-            });
+        let throttled = || Rejection {
+            retry_after: Some(60 / SIGN_INS_PER_EMAIL),
+            ..Rejection::new(ErrorCode::Throttled, "too many sign-in attempts; wait a minute and try again")
+        };
+        if let Some(ip) = client
+            && !self.inner.sign_in_buckets.take(&address_key(ip), SIGN_INS_PER_ADDRESS, minute_clock)
+        {
+            return Err(throttled());
         }
         let wrong = || Rejection::new(ErrorCode::Unauthorized, "wrong e-mail or password");
         let user = if email.len() <= MAX_EMAIL && password.len() <= MAX_PASSWORD {
@@ -266,10 +280,15 @@ impl Platform {
             None
         };
         let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
-            verify_password(password, dummy_hash().await).await;
+            verify_sign_in(password, dummy_hash().await?).await?;
             return Err(wrong());
         };
-        if !verify_password(password, &user.password_hash).await {
+        // Per account, so that guessing one password from many addresses is slow too; keyed
+        // by the user's id, so that made-up e-mails fill no table.
+        if !self.inner.sign_in_buckets.take(&format!("user:{}", user.id), SIGN_INS_PER_EMAIL, minute_clock) {
+            return Err(throttled());
+        }
+        if !verify_sign_in(password, &user.password_hash).await? {
             return Err(wrong());
         }
         let token = new_secret(SESSION_PREFIX);
@@ -354,6 +373,10 @@ mod tests {
         assert!(check_password(&"x".repeat(MAX_PASSWORD + 1)).is_err());
         assert!(check_role(ConsoleArea::Operator, "finance").is_ok());
         assert!(check_role(ConsoleArea::Customer, "finance").is_err());
+        assert_eq!(address_key("192.0.2.7".parse().expect("v4")), "ip:192.0.2.7");
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().expect("v6"));
+        assert_eq!(a, address_key("2001:db8:1:2:bbbb::9".parse().expect("v6")), "one /64, one bucket");
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().expect("v6")));
         let p = generate_password();
         assert_eq!(p.len(), 16);
         assert!(check_password(&p).is_ok());

@@ -43,7 +43,10 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("The new user's password. Copy it now: it is not shown again.", "新用户的密码。请立即复制：它不会再次显示。"),
     ("The new API key. Copy it now: it is not shown again.", "新的 API 密钥。请立即复制：它不会再次显示。"),
     ("The new SMPP password. Copy it now: it is not shown again.", "新的 SMPP 密码。请立即复制：它不会再次显示。"),
-    ("You cannot disable yourself; ask another admin.", "不能停用自己，请让另一位管理员操作。"),
+    (
+        "You cannot disable or demote yourself; ask another admin.",
+        "不能停用自己或降低自己的角色，请让另一位管理员操作。",
+    ),
     // The customers list.
     ("Contact", "联系人"),
     ("No customers yet.", "还没有客户。"),

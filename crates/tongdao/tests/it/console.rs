@@ -360,3 +360,54 @@ async fn console_a_suspended_customer_lands_on_what_is_still_open_to_it() {
     // Signing out is still possible, with the token of the page.
     assert_eq!(portal.post("/console/sign-out", &[]).await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn console_a_terminated_customer_keeps_only_what_a_suspended_one_keeps_and_gets_no_new_key() {
+    let gw = TestGateway::spawn().await;
+    let acme = gw.onboard("acme", "10").await;
+    let facts = serde_json::json!({"clause": "2.3", "facts": "advertising"});
+    let (_, breach) = gw.admin(reqwest::Method::POST, &format!("/customers/{}/breaches", acme.id), Some(facts)).await;
+    let breach_id = breach["id"].as_str().expect("breach id").to_owned();
+    gw.clock.advance(16 * 86_400_000);
+    let (status, body) = gw.admin(reqwest::Method::POST, &format!("/breaches/{breach_id}/terminate"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Signed in after the end (a session of before would have expired with the test clock).
+    let email = gw.customer_user(&acme.id, "admin").await;
+    let mut portal = Visitor::new(&gw, "/console");
+    assert_eq!(portal.try_sign_in(&email, PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let home = portal.get("/console/").await;
+    assert_eq!(home.status, StatusCode::FORBIDDEN, "{:?}", home.location());
+    home.shows("data-code=\"agreement_not_active\"");
+    let key = portal.post("/console/integration/keys", &[("label", "after the end"), ("rps", "0")]).await;
+    assert_eq!(key.status, StatusCode::FORBIDDEN, "termination revoked the keys; none is made again");
+    assert_eq!(portal.get("/console/statements").await.status, StatusCode::OK);
+    assert_eq!(portal.get("/console/tickets").await.status, StatusCode::OK);
+    assert_eq!(portal.get("/console/agreement").await.status, StatusCode::OK);
+    // Nor through the operator API.
+    let (status, body) =
+        gw.admin(reqwest::Method::POST, &format!("/customers/{}/keys", acme.id), Some(serde_json::json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn console_one_account_is_throttled_whatever_address_the_attempts_come_from() {
+    let gw = TestGateway::spawn().await;
+    let email = gw.operator_user("admin").await;
+    let platform = gw.platform();
+    let area = ConsoleArea::Operator;
+    for n in 0..tongdao_pipeline::users::SIGN_INS_PER_EMAIL {
+        let ip = std::net::IpAddr::from([198, 51, 100, u8::try_from(n).expect("small")]);
+        let refused = platform.sign_in(area, &email, "wrong password!", Some(ip)).await.expect_err("wrong");
+        assert_eq!(refused.code, tongdao_domain::ErrorCode::Unauthorized);
+    }
+    let fresh = std::net::IpAddr::from([203, 0, 113, 9]);
+    let throttled = platform.sign_in(area, &email, PASSWORD, Some(fresh)).await.expect_err("throttled");
+    assert_eq!(throttled.code, tongdao_domain::ErrorCode::Throttled);
+    // Made-up e-mails are refused like a wrong password and throttle no real account.
+    for n in 0..20 {
+        let made_up = format!("nobody{n}@ops.example");
+        let refused = platform.sign_in(area, &made_up, "x", None).await.expect_err("unknown");
+        assert_eq!(refused.code, tongdao_domain::ErrorCode::Unauthorized);
+    }
+}

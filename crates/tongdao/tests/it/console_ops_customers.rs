@@ -391,7 +391,9 @@ async fn console_ops_users_are_managed_by_admins_who_may_not_disable_themselves(
 
     let myself = admin.post(&format!("/ops/users/{me}/disable"), &[]).await;
     assert_eq!(myself.status, StatusCode::CONFLICT);
-    myself.shows("You cannot disable yourself");
+    myself.shows("You cannot disable or demote yourself");
+    let demoted = admin.post(&format!("/ops/users/{me}/role"), &[("role", "support")]).await;
+    assert_eq!(demoted.status, StatusCode::CONFLICT, "the last admin may not demote itself either");
     assert_eq!(admin.get("/ops/users").await.status, StatusCode::OK, "still signed in");
 
     // A customer user is not an operator user of this page.

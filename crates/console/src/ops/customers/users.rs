@@ -113,9 +113,13 @@ pub async fn change(
     if !users.iter().any(|u| u.id == id) {
         return Err(PageError(visit.clone(), Rejection::new(ErrorCode::NotFound, "no such operator user")));
     }
-    let refusal = if id == op.identity.user.id && form == "disable" {
-        // Disabling oneself ends one's own session at once and may leave no admin.
-        Some(Rejection::new(ErrorCode::Conflict, lang_t(&op, "You cannot disable yourself; ask another admin.")))
+    let demoting_oneself = form == "role" && fields.get("role") != "admin";
+    let refusal = if id == op.identity.user.id && (form == "disable" || demoting_oneself) {
+        // Disabling or demoting oneself may leave the console with no admin at all.
+        Some(Rejection::new(
+            ErrorCode::Conflict,
+            lang_t(&op, "You cannot disable or demote yourself; ask another admin."),
+        ))
     } else {
         None
     };

@@ -15,6 +15,7 @@ use tongdao_domain::Rejection;
 use tongdao_domain::clock::parse_rfc3339;
 use tongdao_domain::console::PortalArea;
 use tongdao_pipeline::smpp::SmppAccountView;
+use tongdao_pipeline::users::acting_as;
 use tongdao_store::MessageFilter;
 
 use super::Done;
@@ -180,7 +181,10 @@ fn parse_rps(rps: Option<&str>) -> Result<u32, Rejection> {
 pub async fn create_key(State(state): State<AppState>, customer: Customer, Form(form): Form<NewKey>) -> PageResult {
     customer.write(PortalArea::Integration).or_page(&customer.visit)?;
     let created = match parse_rps(form.rps.as_deref()) {
-        Ok(rps) => state.platform.create_api_key(&customer.customer_id, &form.label, rps).await,
+        // In the customer user's name in the audit trail, not the operator's.
+        Ok(rps) => {
+            acting_as(&customer.identity, state.platform.create_api_key(&customer.customer_id, &form.label, rps)).await
+        }
         Err(rejection) => Err(rejection),
     };
     let outcome = match created {
@@ -195,7 +199,9 @@ pub async fn create_key(State(state): State<AppState>, customer: Customer, Form(
 
 pub async fn revoke_key(State(state): State<AppState>, customer: Customer, Path(id): Path<String>) -> PageResult {
     customer.write(PortalArea::Integration).or_page(&customer.visit)?;
-    state.platform.revoke_api_key(&customer.customer_id, &id).await.or_page(&customer.visit)?;
+    acting_as(&customer.identity, state.platform.revoke_api_key(&customer.customer_id, &id))
+        .await
+        .or_page(&customer.visit)?;
     Ok(Redirect::to("/console/integration?done=revoked").into_response())
 }
 
