@@ -12,6 +12,9 @@
 //!   due (`due_endpoints`), every `poll` or when woken. A failure writes the next attempt
 //!   (`retry_base` doubled per consecutive failure up to `retry_cap`, at a random point in
 //!   the upper half) and drops that endpoint's events older than `give_up_after`.
+//! - **Delivery log.** Each attempt's result is written with the time it ended, in the same
+//!   transaction as its outcome (`webhook_delivered`, `webhook_failed`): the URL, how many
+//!   events, the error. The store keeps each customer's newest 100; the portal lists them.
 //! - **One worker per endpoint.** A due endpoint gets a worker unless it already has one, at
 //!   most `concurrency` at once (a semaphore). A worker POSTs the endpoint's oldest pending
 //!   events, up to `max_batch` per request, back to back until none are left, and stops at

@@ -410,8 +410,9 @@ async fn deliver(ctx: &Arc<Ctx>, endpoint: &DueEndpoint, lease: Option<&tongdao_
                 }
                 let (store, customer_id, url, log) =
                     (ctx.store.clone(), customer.to_owned(), endpoint.url.clone(), host.clone());
+                let at = ctx.clock.now_ms();
                 removing = Some(tokio::spawn(async move {
-                    if let Err(e) = store.webhook_delivered(&customer_id, &url, ids).await {
+                    if let Err(e) = store.webhook_delivered(&customer_id, &url, ids, at).await {
                         // Sent but still in the outbox: it goes out again (at least once).
                         tracing::warn!(customer = customer_id, host = log, error = %e, "webhooks: delivered, but cannot record it");
                     }
@@ -451,7 +452,7 @@ async fn record_failure(ctx: &Ctx, endpoint: &DueEndpoint, host: &str, failures:
         }
         _ => tracing::info!(customer, host, attempt, retry_in_ms, error, "webhooks: endpoint failed"),
     }
-    match ctx.store.webhook_failed(customer, &endpoint.url, next_attempt_at, &error, give_up_before).await {
+    match ctx.store.webhook_failed(customer, &endpoint.url, next_attempt_at, &error, give_up_before, now).await {
         Ok(0) => {}
         Ok(dropped) => {
             ctx.stats.dropped.fetch_add(dropped, Ordering::Relaxed);

@@ -1,8 +1,9 @@
 //! What a customer sets up to hear back, and what comes back: the webhook URL and its
-//! signing secret, the numbers that route replies (MO) to the customer, and the replies.
+//! signing secret with the log of recent deliveries, the numbers that route replies (MO) to
+//! the customer, and the replies.
 
 use tongdao_domain::{ErrorCode, Rejection};
-use tongdao_store::{CustomerNumber, InboundMessage, WebhookSettings};
+use tongdao_store::{CustomerNumber, InboundMessage, WEBHOOK_DELIVERIES_KEPT, WebhookDelivery, WebhookSettings};
 
 use crate::credentials::new_secret;
 use crate::{Platform, rejection_from_store};
@@ -43,6 +44,13 @@ impl Platform {
             .set_webhook_secret(customer_id, &new_secret(WEBHOOK_SECRET_PREFIX), false)
             .await
             .map_err(rejection_from_store)
+    }
+
+    /// The notifier's recent attempts at the customer's endpoints, newest first: at most
+    /// `limit`, clamped to 1..=100 (the log keeps no more).
+    pub async fn webhook_deliveries(&self, customer_id: &str, limit: u32) -> Result<Vec<WebhookDelivery>, Rejection> {
+        let limit = limit.clamp(1, WEBHOOK_DELIVERIES_KEPT);
+        self.store().webhook_deliveries(customer_id, limit).await.map_err(rejection_from_store)
     }
 
     pub async fn add_number(&self, customer: &str, number: &str) -> Result<CustomerNumber, Rejection> {

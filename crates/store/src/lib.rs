@@ -189,10 +189,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>>;
-    /// The endpoint took these events (a run of its events as `endpoint_events` gave them):
-    /// they are removed and its failures reset.
-    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()>;
-    /// The endpoint failed: it is not tried again before `next_attempt_at`; events older than
+    /// The endpoint took these events (a run of its events as `endpoint_events` gave them)
+    /// at `at_ms`: they are removed, its failures reset and the delivery logged.
+    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>, at_ms: i64) -> StoreResult<()>;
+    /// The endpoint failed at `at_ms`: it is not tried again before `next_attempt_at`; the
+    /// failure is logged with the events waiting for it; events older than
     /// `give_up_before_ms` are dropped (returns how many).
     async fn webhook_failed(
         &self,
@@ -201,7 +202,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         next_attempt_at: i64,
         error: &str,
         give_up_before_ms: i64,
+        at_ms: i64,
     ) -> StoreResult<u64>;
+    /// The customer's logged deliveries (delivered and failed attempts), newest first, at most
+    /// `limit`; the log keeps a customer's newest 100.
+    async fn webhook_deliveries(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<WebhookDelivery>>;
     /// Events waiting in the outbox.
     async fn outbox_depth(&self) -> StoreResult<u64>;
 

@@ -408,6 +408,29 @@ pub struct OutboxEvent {
     pub created_at: i64,
 }
 
+/// One attempt of the notifier at a customer's endpoint, as its delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// When the attempt ended (epoch ms).
+    pub at: i64,
+    pub url: String,
+    /// Events carried when delivered; events waiting for the endpoint when it failed.
+    pub events: u32,
+    /// Why it failed (at most 500 characters); `None`: delivered.
+    pub error: Option<String>,
+}
+
+/// The deliveries the log keeps per customer (its newest).
+pub const WEBHOOK_DELIVERIES_KEPT: u32 = 100;
+
+/// The longest error text logged with a delivery, in characters.
+const DELIVERY_ERROR_CHARS: usize = 500;
+
+/// A failure's text as the delivery log keeps it: its first 500 characters.
+pub(crate) fn delivery_error(error: &str) -> String {
+    error.chars().take(DELIVERY_ERROR_CHARS).collect()
+}
+
 /// When one message was accepted, submitted and reached a final status (epoch ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageTiming {

@@ -606,8 +606,8 @@ impl Store for PgStore {
         carrier::endpoint_events(self, customer_id, url, after_id, limit).await
     }
 
-    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()> {
-        carrier::webhook_delivered(self, customer_id, url, ids).await
+    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>, at_ms: i64) -> StoreResult<()> {
+        carrier::webhook_delivered(self, customer_id, url, ids, at_ms).await
     }
 
     async fn webhook_failed(
@@ -617,8 +617,13 @@ impl Store for PgStore {
         next_attempt_at: i64,
         error: &str,
         give_up_before_ms: i64,
+        at_ms: i64,
     ) -> StoreResult<u64> {
-        carrier::webhook_failed(self, customer_id, url, next_attempt_at, error, give_up_before_ms).await
+        carrier::webhook_failed(self, customer_id, url, next_attempt_at, error, give_up_before_ms, at_ms).await
+    }
+
+    async fn webhook_deliveries(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<WebhookDelivery>> {
+        carrier::webhook_deliveries(self, customer_id, limit).await
     }
 
     async fn outbox_depth(&self) -> StoreResult<u64> {

@@ -1780,9 +1780,9 @@ impl Store for SqliteStore {
         self.read(move |conn| carrier::endpoint_events(conn, &customer_id, &url, after_id, limit)).await
     }
 
-    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()> {
+    async fn webhook_delivered(&self, customer_id: &str, url: &str, ids: Vec<i64>, at_ms: i64) -> StoreResult<()> {
         let (customer_id, url) = (customer_id.to_owned(), url.to_owned());
-        self.write(move |conn| carrier::webhook_delivered(conn, &customer_id, &url, &ids)).await
+        self.write(move |conn| carrier::webhook_delivered(conn, &customer_id, &url, &ids, at_ms)).await
     }
 
     async fn webhook_failed(
@@ -1792,12 +1792,18 @@ impl Store for SqliteStore {
         next_attempt_at: i64,
         error: &str,
         give_up_before_ms: i64,
+        at_ms: i64,
     ) -> StoreResult<u64> {
         let (customer_id, url, error) = (customer_id.to_owned(), url.to_owned(), error.to_owned());
         self.write(move |conn| {
-            carrier::webhook_failed(conn, &customer_id, &url, next_attempt_at, &error, give_up_before_ms)
+            carrier::webhook_failed(conn, &customer_id, &url, next_attempt_at, &error, give_up_before_ms, at_ms)
         })
         .await
+    }
+
+    async fn webhook_deliveries(&self, customer_id: &str, limit: u32) -> StoreResult<Vec<WebhookDelivery>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |conn| carrier::webhook_deliveries(conn, &customer_id, limit)).await
     }
 
     async fn outbox_depth(&self) -> StoreResult<u64> {

@@ -34,3 +34,16 @@ CREATE TABLE console_sessions (
 
 CREATE INDEX console_sessions_user ON console_sessions (user_id);
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+
+-- The customer's recent webhook deliveries, shown in the portal: one row per attempt of the
+-- notifier at an endpoint (error NULL: delivered). Only a customer's newest 100 are kept.
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id  TEXT NOT NULL,
+    url          TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    events       INTEGER NOT NULL,
+    error        TEXT
+);
+
+CREATE INDEX webhook_deliveries_customer ON webhook_deliveries (customer_id, id);

@@ -887,7 +887,13 @@ pub(super) async fn endpoint_events(
         .collect()
 }
 
-pub(super) async fn webhook_delivered(store: &PgStore, customer_id: &str, url: &str, ids: Vec<i64>) -> StoreResult<()> {
+pub(super) async fn webhook_delivered(
+    store: &PgStore,
+    customer_id: &str,
+    url: &str,
+    ids: Vec<i64>,
+    at_ms: i64,
+) -> StoreResult<()> {
     let mut client = store.client().await?;
     let tx = Tx::begin(&mut client).await?;
     // The ids are a run of this endpoint's events in id order (see `endpoint_events`), so
@@ -906,6 +912,8 @@ pub(super) async fn webhook_delivered(store: &PgStore, customer_id: &str, url: &
         &[&customer_id, &url],
     )
     .await?;
+    let events = i32::try_from(ids.len()).unwrap_or(i32::MAX);
+    log_delivery(&tx.t, customer_id, url, at_ms, events, None).await?;
     tx.commit(store).await?;
     Ok(())
 }
@@ -917,6 +925,7 @@ pub(super) async fn webhook_failed(
     next_attempt_at: i64,
     error: &str,
     give_up_before_ms: i64,
+    at_ms: i64,
 ) -> StoreResult<u64> {
     let mut client = store.client().await?;
     let tx = Tx::begin(&mut client).await?;
@@ -927,14 +936,74 @@ pub(super) async fn webhook_failed(
         &[&customer_id, &url, &next_attempt_at, &error],
     )
     .await?;
+    // What was waiting for the endpoint when it failed (on its index: one range count).
+    let waiting: i64 =
+        row(&tx.t, "SELECT COUNT(*) FROM webhook_outbox WHERE customer_id = $1 AND url = $2", &[&customer_id, &url])
+            .await?
+            .try_get(0)?;
     let dropped = exec(
         &tx.t,
         "DELETE FROM webhook_outbox WHERE customer_id = $1 AND url = $2 AND created_at < $3",
         &[&customer_id, &url, &give_up_before_ms],
     )
     .await?;
+    let events = i32::try_from(waiting).unwrap_or(i32::MAX);
+    log_delivery(&tx.t, customer_id, url, at_ms, events, Some(&delivery_error(error))).await?;
     tx.commit(store).await?;
     Ok(dropped)
+}
+
+/// Logs one attempt and forgets the customer's attempts older than its newest
+/// `WEBHOOK_DELIVERIES_KEPT`.
+async fn log_delivery(
+    t: &Transaction<'_>,
+    customer_id: &str,
+    url: &str,
+    at_ms: i64,
+    events: i32,
+    error: Option<&str>,
+) -> StoreResult<()> {
+    exec(
+        t,
+        "INSERT INTO webhook_deliveries (customer_id, url, at, events, error) VALUES ($1, $2, $3, $4, $5)",
+        &[&customer_id, &url, &at_ms, &events, &error],
+    )
+    .await?;
+    // No row at that offset (fewer kept): `id <= NULL` deletes nothing.
+    exec(
+        t,
+        "DELETE FROM webhook_deliveries WHERE customer_id = $1 AND id <= \
+         (SELECT id FROM webhook_deliveries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+        &[&customer_id, &i64::from(WEBHOOK_DELIVERIES_KEPT)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn webhook_deliveries(
+    store: &PgStore,
+    customer_id: &str,
+    limit: u32,
+) -> StoreResult<Vec<WebhookDelivery>> {
+    let c = store.client().await?;
+    let found = rows(
+        &c,
+        "SELECT at, url, events, error FROM webhook_deliveries WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+        &[&customer_id, &i64::from(limit)],
+    )
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            let events: i32 = r.try_get(2)?;
+            Ok(WebhookDelivery {
+                at: r.try_get(0)?,
+                url: r.try_get(1)?,
+                events: u32::try_from(events).map_err(|_| super::bad_column(2, "bad events"))?,
+                error: r.try_get(3)?,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn outbox_depth(store: &PgStore) -> StoreResult<u64> {

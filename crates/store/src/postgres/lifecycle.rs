@@ -551,7 +551,7 @@ pub(super) async fn terminate(
 
 /// The tables of a customer's data that erasure deletes whole, after the rows that hang on
 /// them (events of its messages, replies to its tickets, its console users' sessions).
-const ERASED_TABLES: [&str; 16] = [
+const ERASED_TABLES: [&str; 17] = [
     "console_users",
     "tickets",
     "message_parts",
@@ -563,6 +563,7 @@ const ERASED_TABLES: [&str; 16] = [
     "notices",
     "webhook_outbox",
     "webhook_endpoints",
+    "webhook_deliveries",
     "smpp_outbox",
     "idempotency_keys",
     "customer_numbers",

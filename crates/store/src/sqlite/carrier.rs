@@ -683,7 +683,13 @@ pub(super) fn endpoint_events(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn webhook_delivered(conn: &Connection, customer_id: &str, url: &str, ids: &[i64]) -> StoreResult<()> {
+pub(super) fn webhook_delivered(
+    conn: &Connection,
+    customer_id: &str,
+    url: &str,
+    ids: &[i64],
+    at_ms: i64,
+) -> StoreResult<()> {
     // The ids are a run of this endpoint's events in id order (see `endpoint_events`), so
     // one range delete on the endpoint's index removes exactly them.
     if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
@@ -696,7 +702,8 @@ pub(super) fn webhook_delivered(conn: &Connection, customer_id: &str, url: &str,
         "UPDATE webhook_endpoints SET failures = 0, last_error = NULL WHERE customer_id = ?1 AND url = ?2 AND failures > 0",
     )?
     .execute(params![customer_id, url])?;
-    Ok(())
+    let events = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    log_delivery(conn, customer_id, url, at_ms, events, None)
 }
 
 pub(super) fn webhook_failed(
@@ -706,16 +713,60 @@ pub(super) fn webhook_failed(
     next_attempt_at: i64,
     error: &str,
     give_up_before_ms: i64,
+    at_ms: i64,
 ) -> StoreResult<u64> {
     conn.prepare_cached(
         "UPDATE webhook_endpoints SET failures = failures + 1, next_attempt_at = ?3, last_error = ?4 \
          WHERE customer_id = ?1 AND url = ?2",
     )?
     .execute(params![customer_id, url, next_attempt_at, error])?;
+    // What was waiting for the endpoint when it failed (on its index: one range count).
+    let waiting: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2")?
+        .query_row(params![customer_id, url], |r| r.get(0))?;
     let dropped = conn
         .prepare_cached("DELETE FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2 AND created_at < ?3")?
         .execute(params![customer_id, url, give_up_before_ms])?;
+    let events = u32::try_from(waiting).unwrap_or(u32::MAX);
+    log_delivery(conn, customer_id, url, at_ms, events, Some(&delivery_error(error)))?;
     Ok(dropped as u64)
+}
+
+/// Logs one attempt and forgets the customer's attempts older than its newest
+/// `WEBHOOK_DELIVERIES_KEPT`.
+fn log_delivery(
+    conn: &Connection,
+    customer_id: &str,
+    url: &str,
+    at_ms: i64,
+    events: u32,
+    error: Option<&str>,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (customer_id, url, at, events, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![customer_id, url, at_ms, events, error])?;
+    // No row at that offset (fewer kept): `id <= NULL` deletes nothing.
+    conn.prepare_cached(
+        "DELETE FROM webhook_deliveries WHERE customer_id = ?1 AND id <= \
+         (SELECT id FROM webhook_deliveries WHERE customer_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![customer_id, WEBHOOK_DELIVERIES_KEPT])?;
+    Ok(())
+}
+
+pub(super) fn webhook_deliveries(
+    conn: &Connection,
+    customer_id: &str,
+    limit: u32,
+) -> StoreResult<Vec<WebhookDelivery>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT at, url, events, error FROM webhook_deliveries WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![customer_id, limit], |r| {
+        Ok(WebhookDelivery { at: r.get(0)?, url: r.get(1)?, events: r.get(2)?, error: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub(super) fn outbox_depth(conn: &Connection) -> StoreResult<u64> {

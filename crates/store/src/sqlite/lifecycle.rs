@@ -499,6 +499,7 @@ pub(super) fn erase_customer(conn: &Connection, customer_id: &str, at: i64, audi
         "notices",
         "webhook_outbox",
         "webhook_endpoints",
+        "webhook_deliveries",
         "smpp_outbox",
         "idempotency_keys",
         "customer_numbers",

@@ -337,7 +337,7 @@ async fn webhook_events_wait_per_endpoint_until_delivered_and_old_ones_are_given
         assert_eq!(body(&theirs[0])["error"], "0x0000000b", "{}", b.name);
 
         // A failure backs the endpoint off and gives up events older than the cut.
-        let dropped = store.webhook_failed(&acme, HOOK, NOW + 1_000, "timeout", NOW + 15).await;
+        let dropped = store.webhook_failed(&acme, HOOK, NOW + 1_000, "timeout", NOW + 15, NOW + 100).await;
         assert_eq!(dropped, Ok(1), "{}: the submit event is given up", b.name);
         assert_eq!(store.due_endpoints(NOW + 100, 10).await, Ok(vec![expected(OWN, 0)]), "{}", b.name);
         let later = store.due_endpoints(NOW + 1_000, 10).await.expect("due");
@@ -346,15 +346,68 @@ async fn webhook_events_wait_per_endpoint_until_delivered_and_old_ones_are_given
         assert_eq!(store.outbox_depth().await, Ok(2), "{}", b.name);
 
         // Delivered: removed, and the failures forgotten.
-        store.webhook_delivered(&acme, HOOK, vec![events[1].id]).await.expect("delivered");
-        store.webhook_delivered(&acme, OWN, theirs.iter().map(|e| e.id).collect()).await.expect("delivered");
+        store.webhook_delivered(&acme, HOOK, vec![events[1].id], NOW + 1_000).await.expect("delivered");
+        store
+            .webhook_delivered(&acme, OWN, theirs.iter().map(|e| e.id).collect(), NOW + 1_000)
+            .await
+            .expect("delivered");
         assert_eq!(store.outbox_depth().await, Ok(0), "{}", b.name);
         assert_eq!(store.due_endpoints(NOW + 1_000, 10).await, Ok(vec![]), "{}: nothing left to send", b.name);
         store.record_inbound(inbound("mo_2", "10690001", NOW + 40)).await.expect("inbound");
         assert_eq!(store.due_endpoints(NOW + 1_000, 10).await, Ok(vec![expected(HOOK, 0)]), "{}", b.name);
         // An empty acknowledgement changes nothing.
-        store.webhook_delivered(&acme, HOOK, vec![]).await.expect("delivered");
+        store.webhook_delivered(&acme, HOOK, vec![], NOW + 1_000).await.expect("delivered");
         assert_eq!(store.outbox_depth().await, Ok(1), "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn webhook_deliveries_are_logged_newest_first_per_customer_and_only_the_last_100_kept() {
+    const HOOK: &str = "https://acme.example/hook";
+    for b in backends().await {
+        let store = &*b.store;
+        let acme = customer(store, "acme", 1_000_000).await;
+        let bank = customer(store, "bank", 1_000_000).await;
+        store.set_webhook_url(&acme, Some(HOOK.into())).await.expect("url");
+        store.set_webhook_secret(&acme, "s3cret", false).await.expect("secret");
+        store.add_number(number(&acme, "10690001", NOW)).await.expect("number");
+        assert_eq!(store.webhook_deliveries(&acme, 10).await, Ok(vec![]), "{}: nothing yet", b.name);
+        for (id, at) in [("mo_1", NOW + 10), ("mo_2", NOW + 20)] {
+            store.record_inbound(inbound(id, "10690001", at)).await.expect("inbound");
+        }
+
+        // A failure logs the events waiting for the endpoint and the error, cut to 500 characters.
+        let long = "x".repeat(600);
+        store.webhook_failed(&acme, HOOK, NOW + 1_000, &long, NOW, NOW + 100).await.expect("failed");
+        let events = store.endpoint_events(&acme, HOOK, 0, 10).await.expect("events");
+        store.webhook_delivered(&acme, HOOK, events.iter().map(|e| e.id).collect(), NOW + 1_000).await.expect("ok");
+        let bank_failed =
+            store.webhook_failed(&bank, "https://bank.example/hook", NOW + 1_000, "refused", NOW, NOW + 500);
+        assert_eq!(bank_failed.await, Ok(0), "{}", b.name);
+        let logged = store.webhook_deliveries(&acme, 10).await.expect("deliveries");
+        let expected = vec![
+            WebhookDelivery { at: NOW + 1_000, url: HOOK.into(), events: 2, error: None },
+            WebhookDelivery { at: NOW + 100, url: HOOK.into(), events: 2, error: Some("x".repeat(500)) },
+        ];
+        assert_eq!(logged, expected, "{}: newest first", b.name);
+        assert_eq!(store.webhook_deliveries(&acme, 1).await, Ok(expected[..1].to_vec()), "{}", b.name);
+        let theirs = store.webhook_deliveries(&bank, 10).await.expect("deliveries");
+        let refused = WebhookDelivery {
+            at: NOW + 500,
+            url: "https://bank.example/hook".into(),
+            events: 0,
+            error: Some("refused".into()),
+        };
+        assert_eq!(theirs, vec![refused], "{}: each customer's own", b.name);
+
+        // Only a customer's newest 100 are kept; another customer's stay.
+        for i in 0..105 {
+            store.webhook_delivered(&acme, HOOK, vec![], NOW + 2_000 + i).await.expect("delivered");
+        }
+        let kept = store.webhook_deliveries(&acme, 1_000).await.expect("deliveries");
+        assert_eq!(kept.len(), 100, "{}", b.name);
+        assert_eq!((kept[0].at, kept[99].at), (NOW + 2_104, NOW + 2_005), "{}", b.name);
+        assert_eq!(store.webhook_deliveries(&bank, 10).await.map(|d| d.len()), Ok(1), "{}", b.name);
     }
 }
 

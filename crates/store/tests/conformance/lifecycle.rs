@@ -497,9 +497,13 @@ async fn erasure_takes_a_terminated_customers_personal_data_and_keeps_its_ledger
         store.terminate(&brc, NOW + 15 * DAY, notice(&acme, "termination", "t"), audit("t")).await.expect("ended");
         let ledger_before = store.list_ledger(&acme, 0, 100).await.expect("ledger");
 
+        store.webhook_delivered(&acme, "https://acme.example/hook", vec![], NOW).await.expect("logged");
+
         let erased = store.erase_customer(&acme, NOW + 200 * DAY, audit("erase")).await.expect("erased");
-        // The message and its event (cancelled), the ticket, the contact, two notices.
-        assert_eq!(erased, 6, "{}", b.name);
+        // The message and its event (cancelled), the ticket, the contact, two notices, the
+        // logged webhook delivery.
+        assert_eq!(erased, 7, "{}", b.name);
+        assert_eq!(store.webhook_deliveries(&acme, 10).await, Ok(vec![]), "{}", b.name);
         assert_eq!(store.find_message(&acme, "msg_1").await.map(|_| ()), Err(StoreError::NotFound), "{}", b.name);
         assert!(store.list_notices(Some(&acme), None, false, 10).await.expect("notices").is_empty(), "{}", b.name);
         assert_eq!(store.find_ticket(None, "tkt_1").await.map(|_| ()), Err(StoreError::NotFound), "{}", b.name);

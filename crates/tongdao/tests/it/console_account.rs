@@ -1,9 +1,13 @@
-//! The portal's account pages over HTTP: API keys, SMPP, webhook and callbacks; statements;
+//! The portal's account pages over HTTP: API keys, SMPP, webhook and its deliveries; statements;
 //! tickets; notices; the agreement; the customer's users. Each form's effect is checked
 //! through the API or the Platform, and another customer's ids are 404.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tongdao::webhook_sink::{self, SinkCounts};
 use tongdao_domain::clock::rfc3339;
 use tongdao_pipeline::users::ConsoleArea;
 
@@ -28,9 +32,23 @@ fn id_after(body: &str, after: &str, prefix: &str) -> String {
     rest[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }
 
+/// Polls `path` until it shows `text` (10 s at most).
+async fn wait_for_page(visitor: &mut Visitor, path: &str, text: &str) -> Page {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = visitor.get(path).await;
+        if page.body.contains(text) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "{text:?} never showed on {path}:\n{}", page.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
-async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_and_shows_callbacks() {
-    let gw = TestGateway::spawn().await;
+async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_and_shows_its_deliveries() {
+    // The carrier side runs (status events to call back) and the webhook may call loopback.
+    let gw = TestGateway::spawn_with_simulator(|c| c.webhooks.allow_loopback = true).await;
     let acme = gw.onboard("acme", "10.00").await;
     let globex = gw.onboard("globex", "10.00").await;
     let smpp = json!({"system_id": "acme01", "allowed_ips": ["10.0.0.0/8"]});
@@ -42,6 +60,7 @@ async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_a
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     page.shows("class=\"key-row\"")
         .shows("id=\"key-form\"")
+        .shows("id=\"no-deliveries\"")
         .shows("acme01")
         .shows("10.0.0.0/8")
         .hides("id=\"new-key\"");
@@ -95,13 +114,35 @@ async fn console_account_integration_creates_and_revokes_keys_sets_the_webhook_a
     assert_ne!(new_secret, "");
     dev.get("/console/integration").await.hides(&new_secret).shows(&new_secret[new_secret.len() - 4..]);
 
-    // A message sent shows with the URL its status events go to.
-    let id = gw.send_one(&acme, "+8613800138000", "hello").await;
-    dev.get("/console/integration")
-        .await
-        .shows("class=\"callback-row\"")
-        .shows(&id)
-        .shows("https://hooks.acme.example/sms");
+    // The notifier's attempts are listed: first at a port nobody listens on, which fails …
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let refusing = format!("http://{}/refused", closed.local_addr().expect("addr"));
+    drop(closed);
+    let set = dev.post("/console/integration/webhook", &[("url", refusing.as_str())]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    gw.send_one(&acme, "+8613800138000", "hello").await;
+    let failed = wait_for_page(&mut dev, "/console/integration", "status-failed").await;
+    failed.shows("class=\"delivery-row\"").shows(&refusing).hides("status-delivered").hides("no-deliveries");
+
+    // … then at a receiver that takes them, checking the signature with the new secret.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sink_url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+    let counts = Arc::new(SinkCounts::default());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (sink, clock, secret) = (counts.clone(), Arc::new(gw.clock.clone()), new_secret.clone());
+    tokio::spawn(async move { webhook_sink::serve(listener, &secret, sink, false, clock, stopped).await });
+    let set = dev.post("/console/integration/webhook", &[("url", sink_url.as_str())]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let id = gw.send_one(&acme, "+8613800138000", "again").await;
+    gw.wait_final(&acme, &id).await;
+    let delivered = wait_for_page(&mut dev, "/console/integration", "status-delivered").await;
+    delivered.shows(&sink_url).shows(&refusing);
+    let (newest, oldest) = (delivered.body.find(&sink_url), delivered.body.find(&refusing));
+    assert!(newest < oldest, "newest first:\n{}", delivered.body);
+    assert_eq!(counts.bad_signatures.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Another customer sees none of them.
+    let mut other = gw.portal_visitor(&globex.id, "developer").await;
+    other.get("/console/integration").await.shows("id=\"no-deliveries\"").hides(&sink_url);
 
     // A viewer looks but changes nothing.
     let mut viewer = gw.portal_visitor(&acme.id, "viewer").await;

@@ -1,10 +1,11 @@
 //! API and SMPP: the customer's API keys (created here, the secret shown once; revoked),
 //! its SMPP credentials (the operator creates them: shown read-only), the webhook URL and
-//! signing secret (rotated here, shown once), and the recent messages' status callbacks.
+//! signing secret (rotated here, shown once), and the recent webhook deliveries.
 //!
-//! The platform keeps no log of webhook deliveries (an event leaves the outbox once the
-//! endpoint takes it), so the callbacks table shows each recent message's last status and
-//! the URL its status events go to — the same choice the store makes when it queues them.
+//! The deliveries are the notifier's log of its attempts at the customer's endpoints (the
+//! account's URL and messages' own ones), newest first: when, the URL, how many events and
+//! the outcome — delivered, or the error. The store keeps a customer's newest 100; the page
+//! shows the newest `RECENT_DELIVERIES`.
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -16,15 +17,15 @@ use tongdao_domain::clock::parse_rfc3339;
 use tongdao_domain::console::PortalArea;
 use tongdao_pipeline::smpp::SmppAccountView;
 use tongdao_pipeline::users::acting_as;
-use tongdao_store::MessageFilter;
+use tongdao_store::WebhookDelivery;
 
 use super::Done;
 use crate::forms::optional;
 use crate::page::{self, Chrome, OrPage, PageResult, Problems};
 use crate::web::Customer;
 
-/// Recent messages listed with their callbacks.
-const RECENT_CALLBACKS: u32 = 20;
+/// Recent webhook deliveries listed.
+const RECENT_DELIVERIES: u32 = 20;
 
 pub struct KeyRow {
     pub id: String,
@@ -38,17 +39,6 @@ pub struct KeyRow {
 pub struct SmppRow {
     pub account: SmppAccountView,
     pub updated: String,
-}
-
-pub struct CallbackRow {
-    pub id: String,
-    pub to: String,
-    pub status: &'static str,
-    pub updated_at: i64,
-    /// Where its status events go; `None`: nowhere (no URL on the message nor the account).
-    pub url: Option<String>,
-    /// The message named its own `callback_url`.
-    pub own: bool,
 }
 
 #[derive(Template)]
@@ -67,7 +57,7 @@ struct IntegrationPage {
     webhook_problems: Problems,
     secret_end: Option<String>,
     new_secret: Option<String>,
-    callbacks: Vec<CallbackRow>,
+    deliveries: Vec<WebhookDelivery>,
 }
 
 /// What a form adds to the page: a secret to show once, or a refusal with what was typed.
@@ -109,28 +99,7 @@ async fn render(state: &AppState, customer: &Customer, done: Option<&str>, outco
         })
         .collect();
     let settings = platform.webhook_settings(id).await.or_page(visit)?;
-    let filter = MessageFilter {
-        status: None,
-        recipient: None,
-        since_ms: None,
-        until_ms: None,
-        before: None,
-        limit: RECENT_CALLBACKS,
-    };
-    let callbacks = platform
-        .messages(id, filter)
-        .await
-        .or_page(visit)?
-        .into_iter()
-        .map(|m| CallbackRow {
-            own: m.callback_url.is_some(),
-            url: m.callback_url.or_else(|| settings.url.clone()),
-            id: m.id,
-            to: m.recipient,
-            status: m.status.as_str(),
-            updated_at: m.updated_at,
-        })
-        .collect();
+    let deliveries = platform.webhook_deliveries(id, RECENT_DELIVERIES).await.or_page(visit)?;
     let (label, rps, key_problems) = outcome.key_form.unwrap_or_default();
     let (webhook_url, webhook_problems) =
         outcome.webhook_form.unwrap_or_else(|| (settings.url.clone().unwrap_or_default(), Problems::default()));
@@ -152,7 +121,7 @@ async fn render(state: &AppState, customer: &Customer, done: Option<&str>, outco
         webhook_problems,
         secret_end,
         new_secret: outcome.new_secret,
-        callbacks,
+        deliveries,
     };
     Ok(page::render_with(status, &page))
 }
