@@ -1,7 +1,6 @@
 //! Chinese for the customer portal's account pages (API and SMPP, webhooks, statements, tickets, notices, agreement, users).
 
 pub(super) const TEXTS: &[(&str, &str)] = &[
-    ("Recipient scope", "接收人范围"),
     ("Terms accepted", "已接受条款"),
     // Page titles and their menu entries.
     ("Notice", "通知详情"),

@@ -937,10 +937,13 @@ pub(super) async fn webhook_failed(
     )
     .await?;
     // What was waiting for the endpoint when it failed (on its index: one range count).
-    let waiting: i64 =
-        row(&tx.t, "SELECT COUNT(*) FROM webhook_outbox WHERE customer_id = $1 AND url = $2", &[&customer_id, &url])
-            .await?
-            .try_get(0)?;
+    let waiting: i64 = row(
+        &tx.t,
+        "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_outbox WHERE customer_id = $1 AND url = $2 LIMIT 100000) w",
+        &[&customer_id, &url],
+    )
+    .await?
+    .try_get(0)?;
     let dropped = exec(
         &tx.t,
         "DELETE FROM webhook_outbox WHERE customer_id = $1 AND url = $2 AND created_at < $3",

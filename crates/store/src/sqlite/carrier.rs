@@ -720,9 +720,12 @@ pub(super) fn webhook_failed(
          WHERE customer_id = ?1 AND url = ?2",
     )?
     .execute(params![customer_id, url, next_attempt_at, error])?;
-    // What was waiting for the endpoint when it failed (on its index: one range count).
+    // What was waiting for the endpoint when it failed (on its index, counted up to 100,000:
+    // a long-dead endpoint costs a bounded scan).
     let waiting: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2")?
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2 LIMIT 100000)",
+        )?
         .query_row(params![customer_id, url], |r| r.get(0))?;
     let dropped = conn
         .prepare_cached("DELETE FROM webhook_outbox WHERE customer_id = ?1 AND url = ?2 AND created_at < ?3")?
