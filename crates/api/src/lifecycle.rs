@@ -141,13 +141,7 @@ async fn set_notice_email(
 // ---- breach --------------------------------------------------------------------------------
 
 fn breach_view(b: &Breach) -> Value {
-    let status = if b.terminated_at.is_some() {
-        "terminated"
-    } else if b.cured_at.is_some() {
-        "cured"
-    } else {
-        "open"
-    };
+    let status = b.status();
     json!({
         "id": b.id,
         "customer_id": b.customer_id,

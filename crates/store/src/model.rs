@@ -827,6 +827,19 @@ pub struct Breach {
     pub terminated_at: Option<i64>,
 }
 
+impl Breach {
+    /// `open`, `cured` or `terminated`.
+    pub fn status(&self) -> &'static str {
+        if self.terminated_at.is_some() {
+            "terminated"
+        } else if self.cured_at.is_some() {
+            "cured"
+        } else {
+            "open"
+        }
+    }
+}
+
 /// A notice to email, with the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeEmail {

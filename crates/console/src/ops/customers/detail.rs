@@ -105,6 +105,18 @@ pub struct UserRow {
     pub created: String,
 }
 
+impl From<tongdao_pipeline::users::ConsoleUser> for UserRow {
+    fn from(u: tongdao_pipeline::users::ConsoleUser) -> Self {
+        UserRow {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            disabled: u.disabled_at.is_some(),
+            created: when(u.created_at),
+        }
+    }
+}
+
 /// A secret shown this once, in the element `id`.
 #[derive(Debug, Clone)]
 pub struct NewSecret {
@@ -349,13 +361,7 @@ async fn render(
         .await
         .or_page(visit)?
         .into_iter()
-        .map(|u| UserRow {
-            id: u.id,
-            email: u.email,
-            role: u.role,
-            disabled: u.disabled_at.is_some(),
-            created: when(u.created_at),
-        })
+        .map(UserRow::from)
         .collect();
     let status = shown.problems.status();
     let page = CustomerPage {

@@ -11,7 +11,7 @@ use tongdao_pipeline::users::{ConsoleArea, UserUpdate};
 
 use super::detail::{DoneQuery, NewSecret, UserRow};
 use super::forms::{Fields, Shown, act};
-use crate::page::{self, Chrome, OrPage, PageError, PageResult, when};
+use crate::page::{self, Chrome, OrPage, PageError, PageResult};
 use crate::web::Operator;
 
 #[derive(Template)]
@@ -40,13 +40,7 @@ async fn render(
         .await
         .or_page(&op.visit)?
         .into_iter()
-        .map(|u| UserRow {
-            id: u.id,
-            email: u.email,
-            role: u.role,
-            disabled: u.disabled_at.is_some(),
-            created: when(u.created_at),
-        })
+        .map(UserRow::from)
         .collect();
     let lang = op.visit.lang;
     let done = match done {

@@ -47,13 +47,7 @@ struct RowFailure {
 }
 
 fn breach_row(b: Breach, now: i64, failure: Option<&RowFailure>) -> BreachRow {
-    let status = if b.terminated_at.is_some() {
-        "terminated"
-    } else if b.cured_at.is_some() {
-        "cured"
-    } else {
-        "open"
-    };
+    let status = b.status();
     let failed = failure.filter(|f| f.id == b.id);
     BreachRow {
         customer_id: b.customer_id,
