@@ -14,10 +14,11 @@ async fn a_database_at_schema_8_gets_the_console_tables_and_keeps_its_data() {
     let (dir, store) = store_with_balance(1_000_000).await;
     drop(store);
     let path = dir.path().join("t.db");
-    // Back to schema 8: no console tables, the migration not applied.
+    // Back to schema 8: none of the tables of 0009, the migration not applied.
     let conn = Connection::open(&path).expect("open");
     conn.execute_batch(
-        "DROP TABLE console_sessions; DROP TABLE console_users; DELETE FROM schema_migrations WHERE version = 9",
+        "DROP TABLE webhook_deliveries; DROP TABLE console_sessions; DROP TABLE console_users; \
+         DELETE FROM schema_migrations WHERE version = 9",
     )
     .expect("back to 8");
     drop(conn);
